@@ -1,0 +1,222 @@
+//! RFC 8785 JSON Canonicalization Scheme (JCS): the one byte form of everything that is
+//! hashed or signed, so that a verifier written in any language reproduces the bytes.
+//!
+//! The ledger accepts only the subset of JSON whose JCS form is unambiguous without an
+//! ECMAScript number printer: numbers must be integers in the IEEE-754 "safe" range
+//! (|n| <= 2^53 - 1). Fractions and exponents are refused at submission time rather than
+//! canonicalised, because the shortest-round-trip float printing that RFC 8785 demands is
+//! the one part of JCS that independent implementations most often get wrong.
+
+use serde_json::Value;
+
+/// The largest integer every JCS implementation represents exactly (2^53 - 1).
+pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+/// Why a JSON value has no canonical form in this ledger.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CanonicalError {
+    #[error("number {number} at {path} is not an integer within ±(2^53-1); the ledger accepts only such integers (write decimals as strings)")]
+    UnsupportedNumber { path: String, number: String },
+    #[error("JSON is not valid: {0}")]
+    Syntax(String),
+    #[error("the bytes are valid JSON but not in RFC 8785 canonical form")]
+    NotCanonical,
+}
+
+/// Appends the JCS form of `value` to `out`.
+pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    write_value(value, out, &mut String::from("$"))
+}
+
+/// Returns the JCS form of `value`.
+pub fn to_canonical(value: &Value) -> Result<Vec<u8>, CanonicalError> {
+    let mut out = Vec::with_capacity(256);
+    write_canonical(value, &mut out)?;
+    Ok(out)
+}
+
+/// Parses `bytes` and checks that they are already exactly their own canonical form.
+/// Returns the parsed value so the caller does not parse twice.
+pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| CanonicalError::Syntax(e.to_string()))?;
+    let mut again = Vec::with_capacity(bytes.len());
+    write_canonical(&value, &mut again)?;
+    if again != bytes {
+        return Err(CanonicalError::NotCanonical);
+    }
+    Ok(value)
+}
+
+fn write_value(value: &Value, out: &mut Vec<u8>, path: &mut String) -> Result<(), CanonicalError> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            let int = n.as_i64().filter(|i| i.abs() <= MAX_SAFE_INTEGER);
+            match int {
+                Some(i) => out.extend_from_slice(i.to_string().as_bytes()),
+                None => {
+                    return Err(CanonicalError::UnsupportedNumber {
+                        path: path.clone(),
+                        number: n.to_string(),
+                    })
+                }
+            }
+        }
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                write_value(item, out, path)?;
+                path.truncate(len);
+            }
+            out.push(b']');
+        }
+        Value::Object(members) => {
+            // JCS orders member names by their UTF-16 code units, which differs from
+            // Rust's UTF-8 byte order for characters above U+FFFF.
+            let mut names: Vec<&String> = members.keys().collect();
+            names.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push(b'{');
+            for (i, name) in names.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(name, out);
+                out.push(b':');
+                let len = path.len();
+                path.push('.');
+                path.push_str(name);
+                write_value(&members[name], out, path)?;
+                path.truncate(len);
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+/// Writes a JSON string the way ECMAScript's `JSON.stringify` does (RFC 8785 §3.2.2.2).
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            0x08 => Some(b"\\b"),
+            0x09 => Some(b"\\t"),
+            0x0a => Some(b"\\n"),
+            0x0c => Some(b"\\f"),
+            0x0d => Some(b"\\r"),
+            0x00..=0x1f => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        match escape {
+            Some(e) => out.extend_from_slice(e),
+            None => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canon(v: Value) -> String {
+        String::from_utf8(to_canonical(&v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sorts_members_by_utf16_code_units() {
+        // RFC 8785 §3.2.3 sorting example, restricted to string values.
+        let v = json!({
+            "\u{20ac}": "Euro Sign",
+            "\r": "Carriage Return",
+            "\u{fb33}": "Hebrew Letter Dalet With Dagesh",
+            "1": "One",
+            "\u{1f600}": "Emoji: Grinning Face",
+            "\u{0080}": "Control",
+            "\u{00f6}": "Latin Small Letter O With Diaeresis"
+        });
+        assert_eq!(
+            canon(v),
+            "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{0080}\":\"Control\",\"\u{00f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\"\u{1f600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}"
+        );
+    }
+
+    #[test]
+    fn escapes_like_json_stringify() {
+        let v = json!("a\"b\\c\u{8}\u{9}\u{a}\u{c}\u{d}\u{1}\u{1f}/\u{7f}\u{2028}é");
+        assert_eq!(
+            canon(v),
+            "\"a\\\"b\\\\c\\b\\t\\n\\f\\r\\u0001\\u001f/\u{7f}\u{2028}é\""
+        );
+    }
+
+    #[test]
+    fn nested_structures_and_literals() {
+        let v = json!({"b": [1, -2, true, false, null, {"z": 0, "a": "x"}], "a": {}});
+        assert_eq!(
+            canon(v),
+            r#"{"a":{},"b":[1,-2,true,false,null,{"a":"x","z":0}]}"#
+        );
+    }
+
+    #[test]
+    fn refuses_fractions_and_unsafe_integers_naming_the_path() {
+        let err = to_canonical(&json!({"a": [1, 2.5]})).unwrap_err();
+        assert_eq!(
+            err,
+            CanonicalError::UnsupportedNumber {
+                path: "$.a[1]".into(),
+                number: "2.5".into()
+            }
+        );
+        assert!(to_canonical(&json!(9_007_199_254_740_992_i64)).is_err());
+        assert!(to_canonical(&json!(-9_007_199_254_740_991_i64)).is_ok());
+    }
+
+    #[test]
+    fn parse_canonical_accepts_only_canonical_bytes() {
+        assert!(parse_canonical(br#"{"a":1,"b":"x"}"#).is_ok());
+        assert_eq!(
+            parse_canonical(br#"{"b":"x","a":1}"#).unwrap_err(),
+            CanonicalError::NotCanonical
+        );
+        assert_eq!(
+            parse_canonical(br#"{"a": 1}"#).unwrap_err(),
+            CanonicalError::NotCanonical
+        );
+        // A duplicated member collapses when parsed, so it can never be canonical.
+        assert_eq!(
+            parse_canonical(br#"{"a":1,"a":1}"#).unwrap_err(),
+            CanonicalError::NotCanonical
+        );
+        assert!(matches!(
+            parse_canonical(b"{\"a\":").unwrap_err(),
+            CanonicalError::Syntax(_)
+        ));
+    }
+}

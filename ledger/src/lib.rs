@@ -1,0 +1,11 @@
+//! The ISA Ledger log: a signed, hash-chained, Merkle-proven sequence of entries.
+//!
+//! Layers, from the bytes up: [`canonical`] (RFC 8785), [`hash`], [`merkle`] (RFC 9162),
+//! [`keys`] and [`checkpoint`] (C2SP signed notes), [`entry`] (what is hashed and signed),
+//! [`store`] (SQLite and PostgreSQL behind one trait), [`pipeline`] (the sequencer with
+//! group commit), and [`audit`] (offline verification of an export).
+#![forbid(unsafe_code)]
+
+pub mod canonical;
+pub mod hash;
+pub mod merkle;

@@ -1,0 +1,2 @@
+//! Read models fed from the log (later issues).
+#![forbid(unsafe_code)]
