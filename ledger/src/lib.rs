@@ -9,3 +9,10 @@
 pub mod canonical;
 pub mod hash;
 pub mod merkle;
+pub mod checkpoint;
+pub mod entry;
+pub mod keyring;
+pub mod keys;
+pub mod pipeline;
+pub mod store;
+pub mod timestamp;

@@ -1,0 +1,286 @@
+//! Storage behind one trait, with two backends that pass one test suite: embedded
+//! SQLite (the default, a file in the data directory) and PostgreSQL (production).
+//!
+//! A store is dumb on purpose: it keeps what the sequencer hands it, in one transaction
+//! per batch, and answers reads. Every integrity rule lives above it, so the two
+//! backends cannot drift apart in what they accept.
+
+mod migrations;
+pub mod postgres;
+pub mod sqlite;
+
+use crate::entry::Content;
+use crate::hash::Hash;
+use crate::keyring::KeyRecord;
+use crate::merkle::NodeId;
+use std::collections::HashMap;
+use std::future::Future;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Which backend a store is; printed by `bench` as `store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("could not apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("another writer appended to this log (head is at {found}, this writer expected {expected}); retry")]
+    HeadMoved { expected: u64, found: u64 },
+    #[error("a stream version was taken concurrently (constraint entries_by_stream); retry")]
+    StreamRace,
+    #[error("an idempotency key was taken concurrently (constraint entries_by_idempotency_key); retry")]
+    IdempotencyRace,
+    #[error("the store is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Maps unique-constraint violations to the domain's words (the constraint names are
+    /// the same on both backends).
+    pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &error {
+            let message = db.message();
+            let constraint = db.constraint().unwrap_or_default();
+            if constraint == "entries_by_stream" || message.contains("entries.stream") {
+                return StoreError::StreamRace;
+            }
+            if constraint == "entries_by_idempotency_key" || message.contains("entries.idempotency_key")
+            {
+                return StoreError::IdempotencyRace;
+            }
+        }
+        StoreError::Database(error)
+    }
+}
+
+/// The state of one chain that the sequencer needs to continue it.
+#[derive(Debug, Clone)]
+pub struct ChainState {
+    pub chain_id: i64,
+    pub origin: String,
+    pub size: u64,
+    pub last_entry_hash: Hash,
+    pub last_recorded_at: String,
+    /// Hashes of the frontier's perfect subtrees, largest first.
+    pub peaks: Vec<Hash>,
+}
+
+/// One entry of a batch, with the copies of its fields that the indexes need.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub hash: Hash,
+    pub author: String,
+    pub event_type: String,
+    pub stream: String,
+    pub stream_version: u64,
+    pub idempotency_key: String,
+    pub submission_hash: Hash,
+    /// Salt and canonical body bytes of the redactable content.
+    pub content: Option<(String, Vec<u8>)>,
+}
+
+/// Everything one group commit writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub chain_id: i64,
+    /// The head size this batch was sequenced on; the commit fails if it moved.
+    pub base_size: u64,
+    pub entries: Vec<NewEntry>,
+    /// New perfect Merkle nodes, leaves (level 0) included.
+    pub nodes: Vec<(NodeId, Hash)>,
+    pub last_recorded_at: String,
+    pub checkpoint_note: String,
+    /// Key records created or changed by this batch's key entries.
+    pub keys: Vec<KeyRecord>,
+    /// Entries whose redactable content this batch deletes.
+    pub redactions: Vec<u64>,
+}
+
+impl Batch {
+    pub fn new_size(&self) -> u64 {
+        self.base_size + self.entries.len() as u64
+    }
+}
+
+/// An entry as stored: its canonical bytes and, unless redacted, its content.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub content: Option<Content>,
+}
+
+/// The first use of an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyHit {
+    pub seq: u64,
+    pub submission_hash: Hash,
+}
+
+/// The operations the ledger needs from a database. Both backends implement all of it.
+pub trait LedgerStore: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// The chain with this origin, if it exists.
+    fn chain(&self, origin: &str) -> impl Future<Output = Result<Option<ChainState>, StoreError>> + Send;
+
+    /// The only chain in the store, for commands that are not told an origin.
+    fn sole_chain(&self) -> impl Future<Output = Result<Option<ChainState>, StoreError>> + Send;
+
+    /// Creates an empty chain and its head row; returns its id.
+    fn create_chain(&self, origin: &str, created_at: &str) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Writes a batch atomically and durably (one commit, one fsync).
+    fn commit(&self, batch: &Batch) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Current version of each named stream that exists.
+    fn stream_versions(
+        &self,
+        chain_id: i64,
+        streams: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, u64>, StoreError>> + Send;
+
+    /// Earlier uses of these (author, idempotency key) pairs.
+    fn idempotency_hits(
+        &self,
+        chain_id: i64,
+        keys: &[(&str, &str)],
+    ) -> impl Future<Output = Result<HashMap<(String, String), IdempotencyHit>, StoreError>> + Send;
+
+    /// The hashes of these perfect Merkle nodes, in one read.
+    fn nodes(
+        &self,
+        chain_id: i64,
+        ids: &[NodeId],
+    ) -> impl Future<Output = Result<HashMap<NodeId, Hash>, StoreError>> + Send;
+
+    /// Up to `limit` entries from `from_seq` on, in order.
+    fn entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredEntry>, StoreError>> + Send;
+
+    /// The signed checkpoint for exactly this tree size, if one was made.
+    fn checkpoint(&self, chain_id: i64, tree_size: u64) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// The first checkpoint whose tree includes entry `seq` (the one its receipt carried).
+    fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+
+    /// The signed checkpoint with the largest tree size.
+    fn latest_checkpoint(&self, chain_id: i64) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+
+    /// Every key of the chain with its validity range, in registration order.
+    fn keys(&self, chain_id: i64) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
+}
+
+/// Either backend, chosen at run time (`--database-url` or not).
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Sqlite($store) => $call.await,
+            AnyStore::Postgres($store) => $call.await,
+        }
+    };
+}
+
+impl LedgerStore for AnyStore {
+    fn backend(&self) -> Backend {
+        match self {
+            AnyStore::Sqlite(s) => s.backend(),
+            AnyStore::Postgres(s) => s.backend(),
+        }
+    }
+    async fn chain(&self, origin: &str) -> Result<Option<ChainState>, StoreError> {
+        delegate!(self, s => s.chain(origin))
+    }
+    async fn sole_chain(&self) -> Result<Option<ChainState>, StoreError> {
+        delegate!(self, s => s.sole_chain())
+    }
+    async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
+        delegate!(self, s => s.create_chain(origin, created_at))
+    }
+    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        delegate!(self, s => s.commit(batch))
+    }
+    async fn stream_versions(&self, chain_id: i64, streams: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        delegate!(self, s => s.stream_versions(chain_id, streams))
+    }
+    async fn idempotency_hits(
+        &self,
+        chain_id: i64,
+        keys: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
+        delegate!(self, s => s.idempotency_hits(chain_id, keys))
+    }
+    async fn nodes(&self, chain_id: i64, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        delegate!(self, s => s.nodes(chain_id, ids))
+    }
+    async fn entries(&self, chain_id: i64, from_seq: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
+        delegate!(self, s => s.entries(chain_id, from_seq, limit))
+    }
+    async fn checkpoint(&self, chain_id: i64, tree_size: u64) -> Result<Option<String>, StoreError> {
+        delegate!(self, s => s.checkpoint(chain_id, tree_size))
+    }
+    async fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> Result<Option<(u64, String)>, StoreError> {
+        delegate!(self, s => s.checkpoint_covering(chain_id, seq))
+    }
+    async fn latest_checkpoint(&self, chain_id: i64) -> Result<Option<(u64, String)>, StoreError> {
+        delegate!(self, s => s.latest_checkpoint(chain_id))
+    }
+    async fn keys(&self, chain_id: i64) -> Result<Vec<KeyRecord>, StoreError> {
+        delegate!(self, s => s.keys(chain_id))
+    }
+}
+
+/// Sequence numbers and versions are u64 in the format and i64 in SQL; the ledger never
+/// comes near 2^63 entries, so a failed conversion means a corrupt row.
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}: {value}")))
+}
+
+pub(crate) fn to_i64(value: u64) -> i64 {
+    // Sequence numbers are bounded by the number of entries, far below i64::MAX.
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn hash_column(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
+    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
+
+pub(crate) fn content_from_row(salt: Option<String>, body: Option<Vec<u8>>) -> Result<Option<Content>, StoreError> {
+    match (salt, body) {
+        (Some(salt), Some(body)) => {
+            let body = serde_json::from_slice(&body)
+                .map_err(|e| StoreError::Corrupt(format!("stored content is not JSON: {e}")))?;
+            Ok(Some(Content { salt, body }))
+        }
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,362 @@
+//! The production backend: PostgreSQL. Each batch is one transaction that first locks the
+//! chain's head row (`SELECT ... FOR UPDATE`) and continues the sequence from it, so
+//! sequence numbers are gapless and commit in order even with several writers. Rows are
+//! inserted with one `UNNEST` statement per table, whatever the batch size.
+
+use super::sqlite::parse_custody;
+use super::{
+    content_from_row, hash_column, migrations, to_i64, to_u64, Backend, Batch, ChainState,
+    IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+};
+use crate::hash::Hash;
+use crate::keyring::KeyRecord;
+use crate::merkle::{Frontier, NodeId};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects and applies migrations.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
+        migrations::postgres().run(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn chain_where(&self, clause: &str, origin: Option<&str>) -> Result<Option<ChainState>, StoreError> {
+        let sql = format!(
+            "SELECT c.chain_id, c.origin, h.size, h.last_entry_hash, h.last_recorded_at \
+             FROM chains c JOIN chain_heads h ON h.chain_id = c.chain_id {clause}"
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(origin) = origin {
+            query = query.bind(origin);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        if rows.len() > 1 {
+            return Err(StoreError::Corrupt(
+                "more than one chain; name the origin".into(),
+            ));
+        }
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let chain_id: i64 = row.get(0);
+        let size = to_u64(row.get(2), "size")?;
+        let ids = Frontier::peak_ids(size);
+        let nodes = self.nodes(chain_id, &ids).await?;
+        let peaks = ids
+            .iter()
+            .map(|id| {
+                nodes.get(id).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!("missing frontier node {}/{}", id.level, id.index))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ChainState {
+            chain_id,
+            origin: row.get(1),
+            size,
+            last_entry_hash: hash_column(row.get::<&[u8], _>(3), "last_entry_hash")?,
+            last_recorded_at: row.get(4),
+            peaks,
+        }))
+    }
+}
+
+impl LedgerStore for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn chain(&self, origin: &str) -> Result<Option<ChainState>, StoreError> {
+        self.chain_where("WHERE c.origin = $1", Some(origin)).await
+    }
+
+    async fn sole_chain(&self) -> Result<Option<ChainState>, StoreError> {
+        self.chain_where("", None).await
+    }
+
+    async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let chain_id: i64 = sqlx::query_scalar(
+            "INSERT INTO chains (origin, created_at) VALUES ($1, $2) RETURNING chain_id",
+        )
+        .bind(origin)
+        .bind(created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO chain_heads (chain_id, size, last_entry_hash, last_recorded_at) VALUES ($1, 0, $2, $3)",
+        )
+        .bind(chain_id)
+        .bind(Hash::ZERO.0.as_slice())
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(chain_id)
+    }
+
+    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let Some(last) = batch.entries.last() else {
+            return Ok(());
+        };
+        let mut tx = self.pool.begin().await?;
+        let size: i64 =
+            sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = $1 FOR UPDATE")
+                .bind(batch.chain_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let size = to_u64(size, "size")?;
+        if size != batch.base_size {
+            return Err(StoreError::HeadMoved {
+                expected: batch.base_size,
+                found: size,
+            });
+        }
+        let e = &batch.entries;
+        sqlx::query(
+            "INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
+             stream_version, idempotency_key, submission_hash) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], \
+             $7::text[], $8::bigint[], $9::text[], $10::bytea[])",
+        )
+        .bind(batch.chain_id)
+        .bind(e.iter().map(|e| to_i64(e.seq)).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.bytes.as_slice()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.hash.0.as_slice()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.author.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| to_i64(e.stream_version)).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.idempotency_key.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.submission_hash.0.as_slice()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let with_content: Vec<_> = e
+            .iter()
+            .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
+            .collect();
+        if !with_content.is_empty() {
+            sqlx::query(
+                "INSERT INTO contents (chain_id, seq, salt, body) \
+                 SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bytea[])",
+            )
+            .bind(batch.chain_id)
+            .bind(with_content.iter().map(|(s, _)| to_i64(*s)).collect::<Vec<_>>())
+            .bind(with_content.iter().map(|(_, c)| c.0.as_str()).collect::<Vec<_>>())
+            .bind(with_content.iter().map(|(_, c)| c.1.as_slice()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let n = &batch.nodes;
+        sqlx::query(
+            "INSERT INTO tree_nodes (chain_id, level, idx, hash) \
+             SELECT $1, * FROM UNNEST($2::smallint[], $3::bigint[], $4::bytea[])",
+        )
+        .bind(batch.chain_id)
+        .bind(n.iter().map(|(id, _)| i16::from(id.level)).collect::<Vec<_>>())
+        .bind(n.iter().map(|(id, _)| to_i64(id.index)).collect::<Vec<_>>())
+        .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO checkpoints (chain_id, tree_size, note) VALUES ($1, $2, $3)")
+            .bind(batch.chain_id)
+            .bind(to_i64(batch.new_size()))
+            .bind(batch.checkpoint_note.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for key in &batch.keys {
+            sqlx::query(
+                "INSERT INTO signing_keys (chain_id, partner, key_id, verifier_key, custody, from_seq, until_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (chain_id, partner, key_id) DO UPDATE SET until_seq = excluded.until_seq",
+            )
+            .bind(batch.chain_id)
+            .bind(key.partner.as_str())
+            .bind(key.key_id.as_str())
+            .bind(key.verifier_key.as_str())
+            .bind(key.custody.as_str())
+            .bind(to_i64(key.from_seq))
+            .bind(key.until_seq.map(to_i64))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !batch.redactions.is_empty() {
+            sqlx::query("DELETE FROM contents WHERE chain_id = $1 AND seq = ANY($2)")
+                .bind(batch.chain_id)
+                .bind(batch.redactions.iter().map(|s| to_i64(*s)).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE chain_heads SET size = $1, last_entry_hash = $2, last_recorded_at = $3 WHERE chain_id = $4",
+        )
+        .bind(to_i64(batch.new_size()))
+        .bind(last.hash.0.as_slice())
+        .bind(batch.last_recorded_at.as_str())
+        .bind(batch.chain_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn stream_versions(&self, chain_id: i64, streams: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT stream, MAX(stream_version) FROM entries \
+             WHERE chain_id = $1 AND stream = ANY($2) GROUP BY stream",
+        )
+        .bind(chain_id)
+        .bind(streams)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| Ok((row.get(0), to_u64(row.get(1), "stream_version")?)))
+            .collect()
+    }
+
+    async fn idempotency_hits(
+        &self,
+        chain_id: i64,
+        keys: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.author, e.idempotency_key, e.seq, e.submission_hash \
+             FROM UNNEST($2::text[], $3::text[]) AS k(author, idempotency_key) \
+             JOIN entries e ON e.chain_id = $1 AND e.author = k.author AND e.idempotency_key = k.idempotency_key",
+        )
+        .bind(chain_id)
+        .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok((
+                    (row.get(0), row.get(1)),
+                    IdempotencyHit {
+                        seq: to_u64(row.get(2), "seq")?,
+                        submission_hash: hash_column(row.get::<&[u8], _>(3), "submission_hash")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn nodes(&self, chain_id: i64, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.level, t.idx, t.hash FROM UNNEST($2::smallint[], $3::bigint[]) AS k(level, idx) \
+             JOIN tree_nodes t ON t.chain_id = $1 AND t.level = k.level AND t.idx = k.idx",
+        )
+        .bind(chain_id)
+        .bind(ids.iter().map(|id| i16::from(id.level)).collect::<Vec<_>>())
+        .bind(ids.iter().map(|id| to_i64(id.index)).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let level: i16 = row.get(0);
+                let id = NodeId {
+                    level: u8::try_from(level)
+                        .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
+                    index: to_u64(row.get(1), "node index")?,
+                };
+                Ok((id, hash_column(row.get::<&[u8], _>(2), "node hash")?))
+            })
+            .collect()
+    }
+
+    async fn entries(&self, chain_id: i64, from_seq: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.entry, c.salt, c.body FROM entries e \
+             LEFT JOIN contents c ON c.chain_id = e.chain_id AND c.seq = e.seq \
+             WHERE e.chain_id = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3",
+        )
+        .bind(chain_id)
+        .bind(to_i64(from_seq))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(StoredEntry {
+                    seq: to_u64(row.get(0), "seq")?,
+                    bytes: row.get(1),
+                    content: content_from_row(row.get(2), row.get(3))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn checkpoint(&self, chain_id: i64, tree_size: u64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT note FROM checkpoints WHERE chain_id = $1 AND tree_size = $2",
+        )
+        .bind(chain_id)
+        .bind(to_i64(tree_size))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tree_size, note FROM checkpoints WHERE chain_id = $1 AND tree_size > $2 \
+             ORDER BY tree_size LIMIT 1",
+        )
+        .bind(chain_id)
+        .bind(to_i64(seq))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((to_u64(r.get(0), "tree_size")?, r.get(1))))
+            .transpose()
+    }
+
+    async fn latest_checkpoint(&self, chain_id: i64) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tree_size, note FROM checkpoints WHERE chain_id = $1 ORDER BY tree_size DESC LIMIT 1",
+        )
+        .bind(chain_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((to_u64(r.get(0), "tree_size")?, r.get(1))))
+            .transpose()
+    }
+
+    async fn keys(&self, chain_id: i64) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT partner, key_id, verifier_key, custody, from_seq, until_seq FROM signing_keys \
+             WHERE chain_id = $1 ORDER BY from_seq, partner, key_id",
+        )
+        .bind(chain_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let custody: String = row.get(3);
+                Ok(KeyRecord {
+                    partner: row.get(0),
+                    key_id: row.get(1),
+                    verifier_key: row.get(2),
+                    custody: parse_custody(&custody)?,
+                    from_seq: to_u64(row.get(4), "from_seq")?,
+                    until_seq: row
+                        .get::<Option<i64>, _>(5)
+                        .map(|u| to_u64(u, "until_seq"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,410 @@
+//! The embedded default: one SQLite file in the data directory, in WAL mode with
+//! `synchronous=FULL` (a commit is on disk when it returns), every write transaction
+//! opened with `BEGIN IMMEDIATE` so the write lock is taken before the head is read,
+//! and `secure_delete` so redacted content is overwritten, not just unlinked.
+
+use super::{
+    content_from_row, hash_column, migrations, to_i64, to_u64, Backend, Batch, ChainState,
+    IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+};
+use crate::hash::Hash;
+use crate::keyring::{Custody, KeyRecord};
+use crate::merkle::{Frontier, NodeId};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Rows per multi-row INSERT; keeps statements well under SQLite's bound-parameter limit.
+const ROWS_PER_INSERT: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("secure_delete", "on")
+            .statement_cache_capacity(400);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        migrations::sqlite().run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn chain_where(&self, clause: &str, origin: Option<&str>) -> Result<Option<ChainState>, StoreError> {
+        let sql = format!(
+            "SELECT c.chain_id, c.origin, h.size, h.last_entry_hash, h.last_recorded_at \
+             FROM chains c JOIN chain_heads h ON h.chain_id = c.chain_id {clause}"
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(origin) = origin {
+            query = query.bind(origin);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        if rows.len() > 1 {
+            return Err(StoreError::Corrupt(
+                "more than one chain; name the origin".into(),
+            ));
+        }
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let chain_id: i64 = row.get(0);
+        let size = to_u64(row.get(2), "size")?;
+        let ids = Frontier::peak_ids(size);
+        let nodes = self.nodes(chain_id, &ids).await?;
+        let peaks = ids
+            .iter()
+            .map(|id| {
+                nodes.get(id).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!("missing frontier node {}/{}", id.level, id.index))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ChainState {
+            chain_id,
+            origin: row.get(1),
+            size,
+            last_entry_hash: hash_column(row.get::<&[u8], _>(3), "last_entry_hash")?,
+            last_recorded_at: row.get(4),
+            peaks,
+        }))
+    }
+}
+
+impl LedgerStore for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn chain(&self, origin: &str) -> Result<Option<ChainState>, StoreError> {
+        self.chain_where("WHERE c.origin = ?", Some(origin)).await
+    }
+
+    async fn sole_chain(&self) -> Result<Option<ChainState>, StoreError> {
+        self.chain_where("", None).await
+    }
+
+    async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let chain_id: i64 =
+            sqlx::query_scalar("INSERT INTO chains (origin, created_at) VALUES (?, ?) RETURNING chain_id")
+                .bind(origin)
+                .bind(created_at)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO chain_heads (chain_id, size, last_entry_hash, last_recorded_at) VALUES (?, 0, ?, ?)",
+        )
+        .bind(chain_id)
+        .bind(Hash::ZERO.0.as_slice())
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(chain_id)
+    }
+
+    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let Some(last) = batch.entries.last() else {
+            return Ok(());
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let size: i64 = sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = ?")
+            .bind(batch.chain_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let size = to_u64(size, "size")?;
+        if size != batch.base_size {
+            return Err(StoreError::HeadMoved {
+                expected: batch.base_size,
+                found: size,
+            });
+        }
+        for rows in batch.entries.chunks(ROWS_PER_INSERT) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
+                 stream_version, idempotency_key, submission_hash) ",
+            );
+            q.push_values(rows, |mut b, e| {
+                b.push_bind(batch.chain_id)
+                    .push_bind(to_i64(e.seq))
+                    .push_bind(e.bytes.as_slice())
+                    .push_bind(e.hash.0.as_slice())
+                    .push_bind(e.author.as_str())
+                    .push_bind(e.event_type.as_str())
+                    .push_bind(e.stream.as_str())
+                    .push_bind(to_i64(e.stream_version))
+                    .push_bind(e.idempotency_key.as_str())
+                    .push_bind(e.submission_hash.0.as_slice());
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        let with_content: Vec<_> = batch
+            .entries
+            .iter()
+            .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
+            .collect();
+        for rows in with_content.chunks(ROWS_PER_INSERT) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO contents (chain_id, seq, salt, body) ");
+            q.push_values(rows, |mut b, (seq, (salt, body))| {
+                b.push_bind(batch.chain_id)
+                    .push_bind(to_i64(*seq))
+                    .push_bind(salt.as_str())
+                    .push_bind(body.as_slice());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        for rows in batch.nodes.chunks(ROWS_PER_INSERT * 2) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO tree_nodes (chain_id, level, idx, hash) ");
+            q.push_values(rows, |mut b, (id, hash)| {
+                b.push_bind(batch.chain_id)
+                    .push_bind(i64::from(id.level))
+                    .push_bind(to_i64(id.index))
+                    .push_bind(hash.0.as_slice());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO checkpoints (chain_id, tree_size, note) VALUES (?, ?, ?)")
+            .bind(batch.chain_id)
+            .bind(to_i64(batch.new_size()))
+            .bind(batch.checkpoint_note.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for key in &batch.keys {
+            sqlx::query(
+                "INSERT INTO signing_keys (chain_id, partner, key_id, verifier_key, custody, from_seq, until_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (chain_id, partner, key_id) DO UPDATE SET until_seq = excluded.until_seq",
+            )
+            .bind(batch.chain_id)
+            .bind(key.partner.as_str())
+            .bind(key.key_id.as_str())
+            .bind(key.verifier_key.as_str())
+            .bind(key.custody.as_str())
+            .bind(to_i64(key.from_seq))
+            .bind(key.until_seq.map(to_i64))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for seq in &batch.redactions {
+            sqlx::query("DELETE FROM contents WHERE chain_id = ? AND seq = ?")
+                .bind(batch.chain_id)
+                .bind(to_i64(*seq))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE chain_heads SET size = ?, last_entry_hash = ?, last_recorded_at = ? WHERE chain_id = ?",
+        )
+        .bind(to_i64(batch.new_size()))
+        .bind(last.hash.0.as_slice())
+        .bind(batch.last_recorded_at.as_str())
+        .bind(batch.chain_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if !batch.redactions.is_empty() {
+            // The WAL still holds the pages as they were before the delete; fold it into
+            // the main file (where secure_delete zeroed the content) and truncate it.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn stream_versions(&self, chain_id: i64, streams: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        let mut versions = HashMap::new();
+        for chunk in streams.chunks(ROWS_PER_INSERT * 4) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT stream, MAX(stream_version) FROM entries WHERE chain_id = ",
+            );
+            q.push_bind(chain_id).push(" AND stream IN (");
+            let mut list = q.separated(", ");
+            for s in chunk {
+                list.push_bind(*s);
+            }
+            q.push(") GROUP BY stream");
+            for row in q.build().fetch_all(&self.pool).await? {
+                versions.insert(row.get(0), to_u64(row.get(1), "stream_version")?);
+            }
+        }
+        Ok(versions)
+    }
+
+    async fn idempotency_hits(
+        &self,
+        chain_id: i64,
+        keys: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
+        let mut hits = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_INSERT * 4) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT author, idempotency_key, seq, submission_hash FROM entries WHERE chain_id = ",
+            );
+            q.push_bind(chain_id).push(" AND (author, idempotency_key) IN (VALUES ");
+            let mut list = q.separated(", ");
+            for (author, key) in chunk {
+                list.push("(")
+                    .push_bind_unseparated(*author)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*key)
+                    .push_unseparated(")");
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                hits.insert(
+                    (row.get(0), row.get(1)),
+                    IdempotencyHit {
+                        seq: to_u64(row.get(2), "seq")?,
+                        submission_hash: hash_column(row.get::<&[u8], _>(3), "submission_hash")?,
+                    },
+                );
+            }
+        }
+        Ok(hits)
+    }
+
+    async fn nodes(&self, chain_id: i64, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT level, idx, hash FROM tree_nodes WHERE chain_id = ");
+            q.push_bind(chain_id).push(" AND (level, idx) IN (VALUES ");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push("(")
+                    .push_bind_unseparated(i64::from(id.level))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(to_i64(id.index))
+                    .push_unseparated(")");
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                let level: i64 = row.get(0);
+                let id = NodeId {
+                    level: u8::try_from(level)
+                        .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
+                    index: to_u64(row.get(1), "node index")?,
+                };
+                found.insert(id, hash_column(row.get::<&[u8], _>(2), "node hash")?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn entries(&self, chain_id: i64, from_seq: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.entry, c.salt, c.body FROM entries e \
+             LEFT JOIN contents c ON c.chain_id = e.chain_id AND c.seq = e.seq \
+             WHERE e.chain_id = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?",
+        )
+        .bind(chain_id)
+        .bind(to_i64(from_seq))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(StoredEntry {
+                    seq: to_u64(row.get(0), "seq")?,
+                    bytes: row.get(1),
+                    content: content_from_row(row.get(2), row.get(3))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn checkpoint(&self, chain_id: i64, tree_size: u64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT note FROM checkpoints WHERE chain_id = ? AND tree_size = ?")
+                .bind(chain_id)
+                .bind(to_i64(tree_size))
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tree_size, note FROM checkpoints WHERE chain_id = ? AND tree_size > ? \
+             ORDER BY tree_size LIMIT 1",
+        )
+        .bind(chain_id)
+        .bind(to_i64(seq))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((to_u64(r.get(0), "tree_size")?, r.get(1))))
+            .transpose()
+    }
+
+    async fn latest_checkpoint(&self, chain_id: i64) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tree_size, note FROM checkpoints WHERE chain_id = ? ORDER BY tree_size DESC LIMIT 1",
+        )
+        .bind(chain_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((to_u64(r.get(0), "tree_size")?, r.get(1))))
+            .transpose()
+    }
+
+    async fn keys(&self, chain_id: i64) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT partner, key_id, verifier_key, custody, from_seq, until_seq FROM signing_keys \
+             WHERE chain_id = ? ORDER BY from_seq, partner, key_id",
+        )
+        .bind(chain_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let custody: String = row.get(3);
+                Ok(KeyRecord {
+                    partner: row.get(0),
+                    key_id: row.get(1),
+                    verifier_key: row.get(2),
+                    custody: parse_custody(&custody)?,
+                    from_seq: to_u64(row.get(4), "from_seq")?,
+                    until_seq: row
+                        .get::<Option<i64>, _>(5)
+                        .map(|u| to_u64(u, "until_seq"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn parse_custody(text: &str) -> Result<Custody, StoreError> {
+    match text {
+        "custodial" => Ok(Custody::Custodial),
+        "partner-held" => Ok(Custody::PartnerHeld),
+        other => Err(StoreError::Corrupt(format!("unknown custody {other:?}"))),
+    }
+}

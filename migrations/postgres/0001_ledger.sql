@@ -1,0 +1,81 @@
+-- The ledger's own tables. Every table is keyed by its chain (one per partnership,
+-- named by the checkpoint origin) so deployments can later shard by chain (e.g. Citus).
+
+CREATE TABLE chains (
+    chain_id   BIGINT PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+    origin     TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+
+-- The one row every append locks (SELECT ... FOR UPDATE); the next global sequence
+-- number is `size`. No SEQUENCE: those leave gaps and commit out of order.
+CREATE TABLE chain_heads (
+    chain_id         BIGINT PRIMARY KEY REFERENCES chains (chain_id),
+    size             BIGINT NOT NULL CHECK (size >= 0),
+    last_entry_hash  BYTEA NOT NULL,
+    last_recorded_at TEXT NOT NULL
+);
+
+-- `entry` holds the exact canonical bytes that were hashed; nothing re-serialises them.
+CREATE TABLE entries (
+    chain_id        BIGINT NOT NULL REFERENCES chains (chain_id),
+    seq             BIGINT NOT NULL CHECK (seq >= 0),
+    entry           BYTEA NOT NULL,
+    entry_hash      BYTEA NOT NULL,
+    author          TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    stream          TEXT NOT NULL,
+    stream_version  BIGINT NOT NULL CHECK (stream_version >= 1),
+    idempotency_key TEXT NOT NULL,
+    submission_hash BYTEA NOT NULL,
+    PRIMARY KEY (chain_id, seq)
+);
+CREATE UNIQUE INDEX entries_by_stream ON entries (chain_id, stream, stream_version);
+CREATE UNIQUE INDEX entries_by_idempotency_key ON entries (chain_id, author, idempotency_key);
+
+CREATE FUNCTION refuse_entry_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'ledger entries are append-only';
+END;
+$$;
+CREATE TRIGGER entries_are_append_only BEFORE UPDATE OR DELETE ON entries
+    FOR EACH ROW EXECUTE FUNCTION refuse_entry_change();
+
+-- Redactable content, bound to its entry only by the salted commitment in the entry.
+CREATE TABLE contents (
+    chain_id BIGINT NOT NULL,
+    seq      BIGINT NOT NULL,
+    salt     TEXT NOT NULL,
+    body     BYTEA NOT NULL,
+    PRIMARY KEY (chain_id, seq),
+    FOREIGN KEY (chain_id, seq) REFERENCES entries (chain_id, seq)
+);
+
+-- Every perfect, aligned Merkle subtree (level 0 = leaf hashes); written once.
+CREATE TABLE tree_nodes (
+    chain_id BIGINT NOT NULL,
+    level    SMALLINT NOT NULL,
+    idx      BIGINT NOT NULL,
+    hash     BYTEA NOT NULL,
+    PRIMARY KEY (chain_id, level, idx)
+);
+
+-- Signed checkpoints (C2SP signed notes), at least one per committed batch.
+CREATE TABLE checkpoints (
+    chain_id  BIGINT NOT NULL,
+    tree_size BIGINT NOT NULL,
+    note      TEXT NOT NULL,
+    PRIMARY KEY (chain_id, tree_size)
+);
+
+-- Key validity ranges, derived from the key entries in the same transaction.
+CREATE TABLE signing_keys (
+    chain_id     BIGINT NOT NULL,
+    partner      TEXT NOT NULL,
+    key_id       TEXT NOT NULL,
+    verifier_key TEXT NOT NULL,
+    custody      TEXT NOT NULL CHECK (custody IN ('custodial', 'partner-held')),
+    from_seq     BIGINT NOT NULL,
+    until_seq    BIGINT,
+    PRIMARY KEY (chain_id, partner, key_id)
+);

@@ -1,0 +1,83 @@
+-- The ledger's own tables. Every table is keyed by its chain (one per partnership,
+-- named by the checkpoint origin) so deployments can later shard by chain.
+
+CREATE TABLE chains (
+    chain_id   INTEGER PRIMARY KEY,
+    origin     TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+
+-- The one row every append locks; the next global sequence number is `size`.
+CREATE TABLE chain_heads (
+    chain_id         INTEGER PRIMARY KEY REFERENCES chains (chain_id),
+    size             INTEGER NOT NULL CHECK (size >= 0),
+    last_entry_hash  BLOB NOT NULL,
+    last_recorded_at TEXT NOT NULL
+);
+
+-- `entry` holds the exact canonical bytes that were hashed; nothing re-serialises them.
+-- The other columns are copies for lookup, checked against the bytes by `verify`.
+CREATE TABLE entries (
+    chain_id        INTEGER NOT NULL REFERENCES chains (chain_id),
+    seq             INTEGER NOT NULL CHECK (seq >= 0),
+    entry           BLOB NOT NULL,
+    entry_hash      BLOB NOT NULL,
+    author          TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    stream          TEXT NOT NULL,
+    stream_version  INTEGER NOT NULL CHECK (stream_version >= 1),
+    idempotency_key TEXT NOT NULL,
+    submission_hash BLOB NOT NULL,
+    PRIMARY KEY (chain_id, seq)
+);
+CREATE UNIQUE INDEX entries_by_stream ON entries (chain_id, stream, stream_version);
+CREATE UNIQUE INDEX entries_by_idempotency_key ON entries (chain_id, author, idempotency_key);
+
+CREATE TRIGGER entries_are_append_only_update BEFORE UPDATE ON entries
+BEGIN
+    SELECT RAISE(ABORT, 'ledger entries are append-only');
+END;
+CREATE TRIGGER entries_are_append_only_delete BEFORE DELETE ON entries
+BEGIN
+    SELECT RAISE(ABORT, 'ledger entries are append-only');
+END;
+
+-- Redactable content, bound to its entry only by the salted commitment in the entry.
+-- Disposal and erasure delete the row; the entry and the chain are untouched.
+CREATE TABLE contents (
+    chain_id INTEGER NOT NULL,
+    seq      INTEGER NOT NULL,
+    salt     TEXT NOT NULL,
+    body     BLOB NOT NULL,
+    PRIMARY KEY (chain_id, seq),
+    FOREIGN KEY (chain_id, seq) REFERENCES entries (chain_id, seq)
+);
+
+-- Every perfect, aligned Merkle subtree (level 0 = leaf hashes); written once.
+CREATE TABLE tree_nodes (
+    chain_id INTEGER NOT NULL,
+    level    INTEGER NOT NULL,
+    idx      INTEGER NOT NULL,
+    hash     BLOB NOT NULL,
+    PRIMARY KEY (chain_id, level, idx)
+) WITHOUT ROWID;
+
+-- Signed checkpoints (C2SP signed notes), at least one per committed batch.
+CREATE TABLE checkpoints (
+    chain_id  INTEGER NOT NULL,
+    tree_size INTEGER NOT NULL,
+    note      TEXT NOT NULL,
+    PRIMARY KEY (chain_id, tree_size)
+) WITHOUT ROWID;
+
+-- Key validity ranges, derived from the key entries in the same transaction.
+CREATE TABLE signing_keys (
+    chain_id     INTEGER NOT NULL,
+    partner      TEXT NOT NULL,
+    key_id       TEXT NOT NULL,
+    verifier_key TEXT NOT NULL,
+    custody      TEXT NOT NULL CHECK (custody IN ('custodial', 'partner-held')),
+    from_seq     INTEGER NOT NULL,
+    until_seq    INTEGER,
+    PRIMARY KEY (chain_id, partner, key_id)
+) WITHOUT ROWID;
