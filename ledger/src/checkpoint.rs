@@ -44,7 +44,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text: three lines, each ending in a newline.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64())
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        )
     }
 
     /// Parses a checkpoint body. Extension lines after the root are ignored, as C2SP allows.
@@ -54,7 +59,10 @@ impl Checkpoint {
             return Err(bad("it does not end in a newline"));
         };
         let mut lines = text.split('\n');
-        let origin = lines.next().filter(|l| !l.is_empty()).ok_or(bad("no origin line"))?;
+        let origin = lines
+            .next()
+            .filter(|l| !l.is_empty())
+            .ok_or(bad("no origin line"))?;
         let size_line = lines.next().ok_or(bad("no tree size line"))?;
         // Decimal without sign or leading zeros, so that each size has one spelling.
         if size_line.is_empty()
@@ -63,7 +71,9 @@ impl Checkpoint {
         {
             return Err(bad("the tree size is not a plain decimal number"));
         }
-        let size = size_line.parse().map_err(|_| bad("the tree size is too large"))?;
+        let size = size_line
+            .parse()
+            .map_err(|_| bad("the tree size is too large"))?;
         let root = lines
             .next()
             .and_then(Hash::from_base64)
@@ -110,7 +120,9 @@ pub struct SignedNote {
 
 impl SignedNote {
     pub fn parse(note: &str) -> Result<SignedNote, CheckpointError> {
-        let split = note.rfind("\n\n").ok_or(CheckpointError::NoSignatureBlock)?;
+        let split = note
+            .rfind("\n\n")
+            .ok_or(CheckpointError::NoSignatureBlock)?;
         let text = &note[..=split];
         let block = &note[split + 2..];
         let Some(block) = block.strip_suffix('\n') else {

@@ -100,7 +100,10 @@ impl Submission {
             || self.event_type.len() > MAX_EVENT_TYPE_LEN
             || !self.event_type.bytes().all(|b| b.is_ascii_alphanumeric())
         {
-            return Err(field("event_type", "must be 1-100 ASCII letters and digits"));
+            return Err(field(
+                "event_type",
+                "must be 1-100 ASCII letters and digits",
+            ));
         }
         if self.event_version == 0 {
             return Err(field("event_version", "starts at 1"));
@@ -112,7 +115,10 @@ impl Submission {
                 "must be 1-200 bytes without control characters",
             ));
         }
-        if self.key_id.len() != 8 || hex::decode(&self.key_id).is_err() || self.key_id != self.key_id.to_lowercase() {
+        if self.key_id.len() != 8
+            || hex::decode(&self.key_id).is_err()
+            || self.key_id != self.key_id.to_lowercase()
+        {
             return Err(field("key_id", "must be 8 lowercase hex digits"));
         }
         if timestamp::parse_utc(&self.occurred_at).is_none() {
@@ -131,7 +137,10 @@ impl Submission {
             ));
         }
         if self.redacts.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(field("redacts", "must be strictly increasing sequence numbers"));
+            return Err(field(
+                "redacts",
+                "must be strictly increasing sequence numbers",
+            ));
         }
         Ok(())
     }
@@ -141,7 +150,7 @@ impl Submission {
     /// the auditor does this for every entry; a test pins it to the generic encoder.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, EntryError> {
         let mut out = Vec::with_capacity(512);
-        let mut member = |out: &mut Vec<u8>, name: &str, first: bool| {
+        let member = |out: &mut Vec<u8>, name: &str, first: bool| {
             if !first {
                 out.push(b',');
             }
@@ -231,7 +240,10 @@ impl SignedSubmission {
 
     /// Accepts a submission signed elsewhere (a partner holding its own key). The
     /// signature is checked later, against the key valid when the entry is sequenced.
-    pub fn from_parts(submission: Value, signature_b64: &str) -> Result<SignedSubmission, EntryError> {
+    pub fn from_parts(
+        submission: Value,
+        signature_b64: &str,
+    ) -> Result<SignedSubmission, EntryError> {
         let canonical = canonical::to_canonical(&submission)?;
         let submission: Submission =
             serde_json::from_value(submission).map_err(|e| field("submission", e.to_string()))?;
@@ -252,7 +264,9 @@ impl SignedSubmission {
 }
 
 pub fn decode_signature(text: &str) -> Result<[u8; 64], EntryError> {
-    let raw = BASE64.decode(text).map_err(|_| EntryError::MalformedSignature)?;
+    let raw = BASE64
+        .decode(text)
+        .map_err(|_| EntryError::MalformedSignature)?;
     <[u8; 64]>::try_from(raw.as_slice()).map_err(|_| EntryError::MalformedSignature)
 }
 
@@ -414,7 +428,8 @@ mod tests {
     #[test]
     fn hand_written_submission_bytes_match_the_generic_encoder() {
         let mut s = sample_submission();
-        let generic = |s: &Submission| canonical::to_canonical(&serde_json::to_value(s).unwrap()).unwrap();
+        let generic =
+            |s: &Submission| canonical::to_canonical(&serde_json::to_value(s).unwrap()).unwrap();
         assert_eq!(s.canonical_bytes().unwrap(), generic(&s));
         s.content_commitment = Some(Hash::of(b"c").to_hex());
         s.redacts = vec![1, 5];
@@ -440,13 +455,31 @@ mod tests {
     fn malformed_fields_are_named() {
         let mut s = sample_submission();
         s.occurred_at = "yesterday".into();
-        assert!(matches!(s.validate(), Err(EntryError::Field { field: "occurred_at", .. })));
+        assert!(matches!(
+            s.validate(),
+            Err(EntryError::Field {
+                field: "occurred_at",
+                ..
+            })
+        ));
         let mut s = sample_submission();
         s.payload = json!([1]);
-        assert!(matches!(s.validate(), Err(EntryError::Field { field: "payload", .. })));
+        assert!(matches!(
+            s.validate(),
+            Err(EntryError::Field {
+                field: "payload",
+                ..
+            })
+        ));
         let mut s = sample_submission();
         s.author = "Lancs Police".into();
-        assert!(matches!(s.validate(), Err(EntryError::Field { field: "author", .. })));
+        assert!(matches!(
+            s.validate(),
+            Err(EntryError::Field {
+                field: "author",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! The checkpoint for tree size n is signed by the ledger key valid for seq n.
 
 use crate::entry::{Submission, LEDGER_AUTHOR, POSSESSION_DOMAIN};
-use crate::keys::{VerifierKey, key_id};
+use crate::keys::{key_id, VerifierKey};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -110,7 +110,14 @@ pub struct Keyring {
 
 /// The message a new key signs to prove its holder registered it for this log.
 pub fn possession_message(verifier_key: &str, origin: &str) -> Vec<u8> {
-    [POSSESSION_DOMAIN, verifier_key.as_bytes(), b"\n", origin.as_bytes(), b"\n"].concat()
+    [
+        POSSESSION_DOMAIN,
+        verifier_key.as_bytes(),
+        b"\n",
+        origin.as_bytes(),
+        b"\n",
+    ]
+    .concat()
 }
 
 impl Keyring {
@@ -125,18 +132,21 @@ impl Keyring {
     pub fn from_records(origin: &str, records: Vec<KeyRecord>) -> Result<Keyring, KeyringError> {
         let mut ring = Keyring::new(origin);
         for record in records {
-            let key = VerifierKey::parse(&record.verifier_key).map_err(|e| KeyringError::Payload {
-                event_type: "key record".into(),
-                why: e.to_string(),
-            })?;
+            let key =
+                VerifierKey::parse(&record.verifier_key).map_err(|e| KeyringError::Payload {
+                    event_type: "key record".into(),
+                    why: e.to_string(),
+                })?;
             ring.insert(record, key);
         }
         Ok(ring)
     }
 
     fn insert(&mut self, record: KeyRecord, key: VerifierKey) {
-        self.index
-            .insert((record.partner.clone(), record.key_id.clone()), self.keys.len());
+        self.index.insert(
+            (record.partner.clone(), record.key_id.clone()),
+            self.keys.len(),
+        );
         self.keys.push(Held { record, key });
     }
 
@@ -145,7 +155,12 @@ impl Keyring {
     }
 
     /// The key `author` must have signed entry `seq` with, if `key_id` names one valid then.
-    pub fn key_for(&self, author: &str, key_id: &str, seq: u64) -> Result<&VerifierKey, KeyringError> {
+    pub fn key_for(
+        &self,
+        author: &str,
+        key_id: &str,
+        seq: u64,
+    ) -> Result<&VerifierKey, KeyringError> {
         self.index
             .get(&(author.to_string(), key_id.to_string()))
             .map(|&i| &self.keys[i])
@@ -181,9 +196,14 @@ impl Keyring {
             return Err(KeyringError::Genesis);
         }
         if event == LEDGER_INITIALISED {
-            let p = Payload { event, value: &submission.payload };
+            let p = Payload {
+                event,
+                value: &submission.payload,
+            };
             if p.verifier_key("ledger_key")?.id_hex() != submission.key_id {
-                return Err(p.bad("the genesis entry must be signed by the ledger key it registers"));
+                return Err(
+                    p.bad("the genesis entry must be signed by the ledger key it registers")
+                );
             }
         }
         if operator_event {
@@ -249,9 +269,18 @@ impl Keyring {
         }
     }
 
-    fn register(&mut self, partner: &str, key: VerifierKey, custody: Custody, from_seq: u64) -> Result<(), KeyringError> {
+    fn register(
+        &mut self,
+        partner: &str,
+        key: VerifierKey,
+        custody: Custody,
+        from_seq: u64,
+    ) -> Result<(), KeyringError> {
         let key_id = key.id_hex();
-        if self.index.contains_key(&(partner.to_string(), key_id.clone())) {
+        if self
+            .index
+            .contains_key(&(partner.to_string(), key_id.clone()))
+        {
             return Err(KeyringError::DuplicateKey {
                 partner: partner.to_string(),
                 key_id,

@@ -29,7 +29,9 @@ pub enum KeyError {
     BadSignerKey { path: String },
     #[error("key id in {0:?} does not match its name and public key")]
     KeyIdMismatch(String),
-    #[error("the key file {path} is readable by group or others (mode {mode:o}); run chmod 600 on it")]
+    #[error(
+        "the key file {path} is readable by group or others (mode {mode:o}); run chmod 600 on it"
+    )]
     Permissions { path: String, mode: u32 },
     #[error("the key file {path} already exists; refusing to overwrite a key")]
     Exists { path: String },
@@ -240,8 +242,7 @@ impl SignerKey {
             return Err(bad());
         };
         let raw = BASE64.decode(seed_b64).map_err(|_| bad())?;
-        let (Some(&ALG_ED25519), Ok(seed)) = (raw.first(), <[u8; 32]>::try_from(&raw[1..]))
-        else {
+        let (Some(&ALG_ED25519), Ok(seed)) = (raw.first(), <[u8; 32]>::try_from(&raw[1..])) else {
             return Err(bad());
         };
         let key = SignerKey::from_seed(name, seed)?;

@@ -6,13 +6,15 @@
 //! group commit), and [`audit`] (offline verification of an export).
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod canonical;
-pub mod hash;
-pub mod merkle;
 pub mod checkpoint;
 pub mod entry;
+pub mod export;
+pub mod hash;
 pub mod keyring;
 pub mod keys;
+pub mod merkle;
 pub mod pipeline;
 pub mod store;
 pub mod timestamp;

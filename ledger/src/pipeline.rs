@@ -75,9 +75,15 @@ impl Receipt {
 
     /// Checks the receipt offline: the checkpoint's signature by the ledger key, the
     /// inclusion proof against its root, and the author's signature on the submission.
-    pub fn verify(&self, ledger_key: &VerifierKey, author_key: &VerifierKey) -> Result<(), AppendError> {
+    pub fn verify(
+        &self,
+        ledger_key: &VerifierKey,
+        author_key: &VerifierKey,
+    ) -> Result<(), AppendError> {
         let note = SignedNote::parse(&self.checkpoint).map_err(AppendError::Checkpoint)?;
-        let checkpoint = note.verify_checkpoint(ledger_key).map_err(AppendError::Checkpoint)?;
+        let checkpoint = note
+            .verify_checkpoint(ledger_key)
+            .map_err(AppendError::Checkpoint)?;
         if checkpoint.size != self.tree_size || Hash::of(&self.entry) != self.entry_hash {
             return Err(AppendError::Proof(ProofError::RootMismatch));
         }
@@ -89,11 +95,23 @@ impl Receipt {
             &checkpoint.root.0,
         )
         .map_err(AppendError::Proof)?;
-        let parsed: entry::Entry = serde_json::from_slice(&self.entry)
-            .map_err(|e| AppendError::Invalid(EntryError::Field { field: "entry", why: e.to_string() }))?;
-        let submission_bytes = parsed.submission.canonical_bytes().map_err(AppendError::Invalid)?;
-        let signature = Signature::from_bytes(&entry::decode_signature(&parsed.signature).map_err(AppendError::Invalid)?);
-        if !author_key.verify(&entry::submission_message(&Hash::of(&submission_bytes)), &signature) {
+        let parsed: entry::Entry = serde_json::from_slice(&self.entry).map_err(|e| {
+            AppendError::Invalid(EntryError::Field {
+                field: "entry",
+                why: e.to_string(),
+            })
+        })?;
+        let submission_bytes = parsed
+            .submission
+            .canonical_bytes()
+            .map_err(AppendError::Invalid)?;
+        let signature = Signature::from_bytes(
+            &entry::decode_signature(&parsed.signature).map_err(AppendError::Invalid)?,
+        );
+        if !author_key.verify(
+            &entry::submission_message(&Hash::of(&submission_bytes)),
+            &signature,
+        ) {
             return Err(AppendError::Key(KeyringError::BadSignature {
                 author: parsed.submission.author,
                 key_id: parsed.submission.key_id,
@@ -117,7 +135,11 @@ pub enum AppendError {
         actual: Option<u64>,
     },
     #[error("idempotency key {key:?} of {author} was already used for entry {seq} with different content")]
-    IdempotencyKeyReused { author: String, key: String, seq: u64 },
+    IdempotencyKeyReused {
+        author: String,
+        key: String,
+        seq: u64,
+    },
     #[error("entry {target} cannot be redacted: {why}")]
     Redaction { target: u64, why: String },
     #[error(transparent)]
@@ -198,7 +220,11 @@ impl<S: LedgerStore> Clone for Ledger<S> {
 
 impl<S: LedgerStore + Clone> Ledger<S> {
     /// Creates the chain and writes its genesis entry (`LedgerInitialised`).
-    pub async fn init(store: S, ledger_key: SignerKey, config: PipelineConfig) -> Result<Ledger<S>, AppendError> {
+    pub async fn init(
+        store: S,
+        ledger_key: SignerKey,
+        config: PipelineConfig,
+    ) -> Result<Ledger<S>, AppendError> {
         let origin = ledger_key.name().to_string();
         if store.chain(&origin).await?.is_some() {
             return Err(AppendError::AlreadyInitialised(origin));
@@ -222,7 +248,11 @@ impl<S: LedgerStore + Clone> Ledger<S> {
     }
 
     /// Opens an existing chain (named by the ledger key) and starts its sequencer.
-    pub async fn open(store: S, ledger_key: SignerKey, config: PipelineConfig) -> Result<Ledger<S>, AppendError> {
+    pub async fn open(
+        store: S,
+        ledger_key: SignerKey,
+        config: PipelineConfig,
+    ) -> Result<Ledger<S>, AppendError> {
         let origin = ledger_key.name().to_string();
         let state = store
             .chain(&origin)
@@ -321,12 +351,20 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         Ok(())
     }
 
-    async fn check_redaction(&self, submission: &Submission, target: u64) -> Result<(), AppendError> {
+    async fn check_redaction(
+        &self,
+        submission: &Submission,
+        target: u64,
+    ) -> Result<(), AppendError> {
         let refuse = |why: &str| AppendError::Redaction {
             target,
             why: why.to_string(),
         };
-        let stored = self.shared.store.entries(self.shared.chain_id, target, 1).await?;
+        let stored = self
+            .shared
+            .store
+            .entries(self.shared.chain_id, target, 1)
+            .await?;
         let Some(stored) = stored.into_iter().next().filter(|e| e.seq == target) else {
             return Err(refuse("there is no such entry"));
         };
@@ -336,20 +374,30 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             return Err(refuse("it has no redactable content"));
         }
         if submission.author != LEDGER_AUTHOR && submission.author != entry.submission.author {
-            return Err(refuse("only its author or the ledger operator may redact it"));
+            return Err(refuse(
+                "only its author or the ledger operator may redact it",
+            ));
         }
         Ok(())
     }
 
     /// A submission authored and signed by the ledger operator.
-    pub fn operator_submission(&self, event_type: &str, stream: &str, payload: Value) -> Result<SignedSubmission, EntryError> {
+    pub fn operator_submission(
+        &self,
+        event_type: &str,
+        stream: &str,
+        payload: Value,
+    ) -> Result<SignedSubmission, EntryError> {
         let now = timestamp::format_micros(timestamp::now_micros());
         let submission = Submission {
             author: LEDGER_AUTHOR.to_string(),
             content_commitment: None,
             event_type: event_type.to_string(),
             event_version: 1,
-            idempotency_key: format!("{event_type}/{}", Hash::of(payload.to_string().as_bytes()).to_hex()),
+            idempotency_key: format!(
+                "{event_type}/{}",
+                Hash::of(payload.to_string().as_bytes()).to_hex()
+            ),
             key_id: self.shared.ledger_key.verifier().id_hex(),
             occurred_at: now,
             origin: self.shared.origin.clone(),
@@ -406,7 +454,12 @@ impl<S: LedgerStore + Clone> Ledger<S> {
     }
 
     /// Ends a partner key's validity from the next entry on.
-    pub async fn revoke_partner_key(&self, partner: &str, key_id: &str, reason: &str) -> Result<Receipt, AppendError> {
+    pub async fn revoke_partner_key(
+        &self,
+        partner: &str,
+        key_id: &str,
+        reason: &str,
+    ) -> Result<Receipt, AppendError> {
         let submission = self.operator_submission(
             keyring::PARTNER_KEY_REVOKED,
             &format!("partner-keys/{partner}"),
@@ -426,17 +479,29 @@ impl<S: LedgerStore + Clone> Ledger<S> {
 
     /// The signed checkpoint with the largest tree size.
     pub async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, AppendError> {
-        Ok(self.shared.store.latest_checkpoint(self.shared.chain_id).await?)
+        Ok(self
+            .shared
+            .store
+            .latest_checkpoint(self.shared.chain_id)
+            .await?)
     }
 
     /// An inclusion proof for entry `seq` in the tree of `tree_size` entries.
-    pub async fn inclusion_proof(&self, seq: u64, tree_size: u64) -> Result<Vec<Hash>, AppendError> {
+    pub async fn inclusion_proof(
+        &self,
+        seq: u64,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, AppendError> {
         let plan = ProofPlan::inclusion(seq, tree_size).map_err(AppendError::Proof)?;
         self.assemble(&plan, tree_size).await
     }
 
     /// A consistency proof between two tree sizes.
-    pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, AppendError> {
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, AppendError> {
         let plan = ProofPlan::consistency(first, second).map_err(AppendError::Proof)?;
         self.assemble(&plan, second).await
     }
@@ -453,11 +518,23 @@ impl<S: LedgerStore + Clone> Ledger<S> {
     }
 
     async fn assemble(&self, plan: &ProofPlan, tree_size: u64) -> Result<Vec<Hash>, AppendError> {
-        let size = self.shared.store.latest_checkpoint(self.shared.chain_id).await?.map_or(0, |c| c.0);
+        let size = self
+            .shared
+            .store
+            .latest_checkpoint(self.shared.chain_id)
+            .await?
+            .map_or(0, |c| c.0);
         if tree_size > size {
-            return Err(AppendError::Proof(ProofError::IndexOutOfRange { index: tree_size, size }));
+            return Err(AppendError::Proof(ProofError::IndexOutOfRange {
+                index: tree_size,
+                size,
+            }));
         }
-        let nodes = self.shared.store.nodes(self.shared.chain_id, &plan.nodes()).await?;
+        let nodes = self
+            .shared
+            .store
+            .nodes(self.shared.chain_id, &plan.nodes())
+            .await?;
         plan.assemble(&nodes).map_err(AppendError::Proof)
     }
 
@@ -537,7 +614,11 @@ enum Outcome {
     New(usize),
 }
 
-async fn commit_batch<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, batch: Vec<Pending>) -> Result<(), StoreError> {
+async fn commit_batch<S: LedgerStore>(
+    shared: &Shared<S>,
+    head: &mut Head,
+    batch: Vec<Pending>,
+) -> Result<(), StoreError> {
     let store = &shared.store;
     let chain_id = shared.chain_id;
     let keys: Vec<(&str, &str)> = batch
@@ -664,7 +745,13 @@ async fn commit_batch<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, batch
         );
         let hash = Hash::of(&bytes);
         let leaf = entry::entry_leaf(&hash);
-        nodes.push((NodeId { level: 0, index: seq }, leaf));
+        nodes.push((
+            NodeId {
+                level: 0,
+                index: seq,
+            },
+            leaf,
+        ));
         frontier.push(leaf, |id, h| nodes.push((id, h)));
         prev = hash;
         redactions.extend_from_slice(&s.redacts);
@@ -728,7 +815,9 @@ async fn commit_batch<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, batch
 
 fn fail_all(batch: Vec<Pending>, error: &StoreError) {
     for p in batch {
-        let _ = p.reply.send(Err(AppendError::NotCommitted(error.to_string())));
+        let _ = p
+            .reply
+            .send(Err(AppendError::NotCommitted(error.to_string())));
     }
 }
 
@@ -770,7 +859,11 @@ async fn answer<S: LedgerStore>(
     }
 }
 
-async fn answer_without_commit<S: LedgerStore>(shared: &Shared<S>, batch: Vec<Pending>, outcomes: Vec<Outcome>) {
+async fn answer_without_commit<S: LedgerStore>(
+    shared: &Shared<S>,
+    batch: Vec<Pending>,
+    outcomes: Vec<Outcome>,
+) {
     for (pending, outcome) in batch.into_iter().zip(outcomes) {
         let result = match outcome {
             Outcome::Refused(e) => Err(e),
@@ -790,7 +883,9 @@ async fn replay<S: LedgerStore>(shared: &Shared<S>, seq: u64) -> Result<Receipt,
         .into_iter()
         .next()
         .filter(|e| e.seq == seq)
-        .ok_or_else(|| StoreError::Corrupt(format!("idempotency key points at missing entry {seq}")))?;
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("idempotency key points at missing entry {seq}"))
+        })?;
     let (tree_size, checkpoint) = store
         .checkpoint_covering(chain, seq)
         .await?

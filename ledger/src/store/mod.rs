@@ -45,7 +45,9 @@ pub enum StoreError {
     HeadMoved { expected: u64, found: u64 },
     #[error("a stream version was taken concurrently (constraint entries_by_stream); retry")]
     StreamRace,
-    #[error("an idempotency key was taken concurrently (constraint entries_by_idempotency_key); retry")]
+    #[error(
+        "an idempotency key was taken concurrently (constraint entries_by_idempotency_key); retry"
+    )]
     IdempotencyRace,
     #[error("the store is inconsistent: {0}")]
     Corrupt(String),
@@ -61,7 +63,8 @@ impl StoreError {
             if constraint == "entries_by_stream" || message.contains("entries.stream") {
                 return StoreError::StreamRace;
             }
-            if constraint == "entries_by_idempotency_key" || message.contains("entries.idempotency_key")
+            if constraint == "entries_by_idempotency_key"
+                || message.contains("entries.idempotency_key")
             {
                 return StoreError::IdempotencyRace;
             }
@@ -141,13 +144,20 @@ pub trait LedgerStore: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// The chain with this origin, if it exists.
-    fn chain(&self, origin: &str) -> impl Future<Output = Result<Option<ChainState>, StoreError>> + Send;
+    fn chain(
+        &self,
+        origin: &str,
+    ) -> impl Future<Output = Result<Option<ChainState>, StoreError>> + Send;
 
     /// The only chain in the store, for commands that are not told an origin.
     fn sole_chain(&self) -> impl Future<Output = Result<Option<ChainState>, StoreError>> + Send;
 
     /// Creates an empty chain and its head row; returns its id.
-    fn create_chain(&self, origin: &str, created_at: &str) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    fn create_chain(
+        &self,
+        origin: &str,
+        created_at: &str,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// Writes a batch atomically and durably (one commit, one fsync).
     fn commit(&self, batch: &Batch) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -182,16 +192,30 @@ pub trait LedgerStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<StoredEntry>, StoreError>> + Send;
 
     /// The signed checkpoint for exactly this tree size, if one was made.
-    fn checkpoint(&self, chain_id: i64, tree_size: u64) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn checkpoint(
+        &self,
+        chain_id: i64,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// The first checkpoint whose tree includes entry `seq` (the one its receipt carried).
-    fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+    fn checkpoint_covering(
+        &self,
+        chain_id: i64,
+        seq: u64,
+    ) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
 
     /// The signed checkpoint with the largest tree size.
-    fn latest_checkpoint(&self, chain_id: i64) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+    fn latest_checkpoint(
+        &self,
+        chain_id: i64,
+    ) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
 
     /// Every key of the chain with its validity range, in registration order.
-    fn keys(&self, chain_id: i64) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
+    fn keys(
+        &self,
+        chain_id: i64,
+    ) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
 }
 
 /// Either backend, chosen at run time (`--database-url` or not).
@@ -229,7 +253,11 @@ impl LedgerStore for AnyStore {
     async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         delegate!(self, s => s.commit(batch))
     }
-    async fn stream_versions(&self, chain_id: i64, streams: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+    async fn stream_versions(
+        &self,
+        chain_id: i64,
+        streams: &[&str],
+    ) -> Result<HashMap<String, u64>, StoreError> {
         delegate!(self, s => s.stream_versions(chain_id, streams))
     }
     async fn idempotency_hits(
@@ -239,16 +267,33 @@ impl LedgerStore for AnyStore {
     ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
         delegate!(self, s => s.idempotency_hits(chain_id, keys))
     }
-    async fn nodes(&self, chain_id: i64, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+    async fn nodes(
+        &self,
+        chain_id: i64,
+        ids: &[NodeId],
+    ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         delegate!(self, s => s.nodes(chain_id, ids))
     }
-    async fn entries(&self, chain_id: i64, from_seq: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
+    async fn entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         delegate!(self, s => s.entries(chain_id, from_seq, limit))
     }
-    async fn checkpoint(&self, chain_id: i64, tree_size: u64) -> Result<Option<String>, StoreError> {
+    async fn checkpoint(
+        &self,
+        chain_id: i64,
+        tree_size: u64,
+    ) -> Result<Option<String>, StoreError> {
         delegate!(self, s => s.checkpoint(chain_id, tree_size))
     }
-    async fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> Result<Option<(u64, String)>, StoreError> {
+    async fn checkpoint_covering(
+        &self,
+        chain_id: i64,
+        seq: u64,
+    ) -> Result<Option<(u64, String)>, StoreError> {
         delegate!(self, s => s.checkpoint_covering(chain_id, seq))
     }
     async fn latest_checkpoint(&self, chain_id: i64) -> Result<Option<(u64, String)>, StoreError> {
@@ -274,7 +319,10 @@ pub(crate) fn hash_column(bytes: &[u8], what: &str) -> Result<Hash, StoreError> 
     Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }
 
-pub(crate) fn content_from_row(salt: Option<String>, body: Option<Vec<u8>>) -> Result<Option<Content>, StoreError> {
+pub(crate) fn content_from_row(
+    salt: Option<String>,
+    body: Option<Vec<u8>>,
+) -> Result<Option<Content>, StoreError> {
     match (salt, body) {
         (Some(salt), Some(body)) => {
             let body = serde_json::from_slice(&body)

@@ -32,7 +32,11 @@ impl PostgresStore {
         &self.pool
     }
 
-    async fn chain_where(&self, clause: &str, origin: Option<&str>) -> Result<Option<ChainState>, StoreError> {
+    async fn chain_where(
+        &self,
+        clause: &str,
+        origin: Option<&str>,
+    ) -> Result<Option<ChainState>, StoreError> {
         let sql = format!(
             "SELECT c.chain_id, c.origin, h.size, h.last_entry_hash, h.last_recorded_at \
              FROM chains c JOIN chain_heads h ON h.chain_id = c.chain_id {clause}"
@@ -154,9 +158,24 @@ impl LedgerStore for PostgresStore {
                  SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bytea[])",
             )
             .bind(batch.chain_id)
-            .bind(with_content.iter().map(|(s, _)| to_i64(*s)).collect::<Vec<_>>())
-            .bind(with_content.iter().map(|(_, c)| c.0.as_str()).collect::<Vec<_>>())
-            .bind(with_content.iter().map(|(_, c)| c.1.as_slice()).collect::<Vec<_>>())
+            .bind(
+                with_content
+                    .iter()
+                    .map(|(s, _)| to_i64(*s))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                with_content
+                    .iter()
+                    .map(|(_, c)| c.0.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                with_content
+                    .iter()
+                    .map(|(_, c)| c.1.as_slice())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?;
         }
@@ -166,7 +185,11 @@ impl LedgerStore for PostgresStore {
              SELECT $1, * FROM UNNEST($2::smallint[], $3::bigint[], $4::bytea[])",
         )
         .bind(batch.chain_id)
-        .bind(n.iter().map(|(id, _)| i16::from(id.level)).collect::<Vec<_>>())
+        .bind(
+            n.iter()
+                .map(|(id, _)| i16::from(id.level))
+                .collect::<Vec<_>>(),
+        )
         .bind(n.iter().map(|(id, _)| to_i64(id.index)).collect::<Vec<_>>())
         .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<_>>())
         .execute(&mut *tx)
@@ -196,7 +219,13 @@ impl LedgerStore for PostgresStore {
         if !batch.redactions.is_empty() {
             sqlx::query("DELETE FROM contents WHERE chain_id = $1 AND seq = ANY($2)")
                 .bind(batch.chain_id)
-                .bind(batch.redactions.iter().map(|s| to_i64(*s)).collect::<Vec<_>>())
+                .bind(
+                    batch
+                        .redactions
+                        .iter()
+                        .map(|s| to_i64(*s))
+                        .collect::<Vec<_>>(),
+                )
                 .execute(&mut *tx)
                 .await?;
         }
@@ -213,7 +242,11 @@ impl LedgerStore for PostgresStore {
         Ok(())
     }
 
-    async fn stream_versions(&self, chain_id: i64, streams: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+    async fn stream_versions(
+        &self,
+        chain_id: i64,
+        streams: &[&str],
+    ) -> Result<HashMap<String, u64>, StoreError> {
         let rows = sqlx::query(
             "SELECT stream, MAX(stream_version) FROM entries \
              WHERE chain_id = $1 AND stream = ANY($2) GROUP BY stream",
@@ -255,7 +288,11 @@ impl LedgerStore for PostgresStore {
             .collect()
     }
 
-    async fn nodes(&self, chain_id: i64, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+    async fn nodes(
+        &self,
+        chain_id: i64,
+        ids: &[NodeId],
+    ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let rows = sqlx::query(
             "SELECT t.level, t.idx, t.hash FROM UNNEST($2::smallint[], $3::bigint[]) AS k(level, idx) \
              JOIN tree_nodes t ON t.chain_id = $1 AND t.level = k.level AND t.idx = k.idx",
@@ -278,7 +315,12 @@ impl LedgerStore for PostgresStore {
             .collect()
     }
 
-    async fn entries(&self, chain_id: i64, from_seq: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
+    async fn entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.seq, e.entry, c.salt, c.body FROM entries e \
              LEFT JOIN contents c ON c.chain_id = e.chain_id AND c.seq = e.seq \
@@ -300,7 +342,11 @@ impl LedgerStore for PostgresStore {
             .collect()
     }
 
-    async fn checkpoint(&self, chain_id: i64, tree_size: u64) -> Result<Option<String>, StoreError> {
+    async fn checkpoint(
+        &self,
+        chain_id: i64,
+        tree_size: u64,
+    ) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT note FROM checkpoints WHERE chain_id = $1 AND tree_size = $2",
         )
@@ -310,7 +356,11 @@ impl LedgerStore for PostgresStore {
         .await?)
     }
 
-    async fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> Result<Option<(u64, String)>, StoreError> {
+    async fn checkpoint_covering(
+        &self,
+        chain_id: i64,
+        seq: u64,
+    ) -> Result<Option<(u64, String)>, StoreError> {
         let row = sqlx::query(
             "SELECT tree_size, note FROM checkpoints WHERE chain_id = $1 AND tree_size > $2 \
              ORDER BY tree_size LIMIT 1",

@@ -50,7 +50,11 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn chain_where(&self, clause: &str, origin: Option<&str>) -> Result<Option<ChainState>, StoreError> {
+    async fn chain_where(
+        &self,
+        clause: &str,
+        origin: Option<&str>,
+    ) -> Result<Option<ChainState>, StoreError> {
         let sql = format!(
             "SELECT c.chain_id, c.origin, h.size, h.last_entry_hash, h.last_recorded_at \
              FROM chains c JOIN chain_heads h ON h.chain_id = c.chain_id {clause}"
@@ -106,12 +110,13 @@ impl LedgerStore for SqliteStore {
 
     async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let chain_id: i64 =
-            sqlx::query_scalar("INSERT INTO chains (origin, created_at) VALUES (?, ?) RETURNING chain_id")
-                .bind(origin)
-                .bind(created_at)
-                .fetch_one(&mut *tx)
-                .await?;
+        let chain_id: i64 = sqlx::query_scalar(
+            "INSERT INTO chains (origin, created_at) VALUES (?, ?) RETURNING chain_id",
+        )
+        .bind(origin)
+        .bind(created_at)
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO chain_heads (chain_id, size, last_entry_hash, last_recorded_at) VALUES (?, 0, ?, ?)",
         )
@@ -238,7 +243,11 @@ impl LedgerStore for SqliteStore {
         Ok(())
     }
 
-    async fn stream_versions(&self, chain_id: i64, streams: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+    async fn stream_versions(
+        &self,
+        chain_id: i64,
+        streams: &[&str],
+    ) -> Result<HashMap<String, u64>, StoreError> {
         let mut versions = HashMap::new();
         for chunk in streams.chunks(ROWS_PER_INSERT * 4) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -267,7 +276,8 @@ impl LedgerStore for SqliteStore {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "SELECT author, idempotency_key, seq, submission_hash FROM entries WHERE chain_id = ",
             );
-            q.push_bind(chain_id).push(" AND (author, idempotency_key) IN (VALUES ");
+            q.push_bind(chain_id)
+                .push(" AND (author, idempotency_key) IN (VALUES ");
             let mut list = q.separated(", ");
             for (author, key) in chunk {
                 list.push("(")
@@ -290,7 +300,11 @@ impl LedgerStore for SqliteStore {
         Ok(hits)
     }
 
-    async fn nodes(&self, chain_id: i64, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+    async fn nodes(
+        &self,
+        chain_id: i64,
+        ids: &[NodeId],
+    ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
             let mut q: QueryBuilder<Sqlite> =
@@ -318,7 +332,12 @@ impl LedgerStore for SqliteStore {
         Ok(found)
     }
 
-    async fn entries(&self, chain_id: i64, from_seq: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
+    async fn entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.seq, e.entry, c.salt, c.body FROM entries e \
              LEFT JOIN contents c ON c.chain_id = e.chain_id AND c.seq = e.seq \
@@ -340,7 +359,11 @@ impl LedgerStore for SqliteStore {
             .collect()
     }
 
-    async fn checkpoint(&self, chain_id: i64, tree_size: u64) -> Result<Option<String>, StoreError> {
+    async fn checkpoint(
+        &self,
+        chain_id: i64,
+        tree_size: u64,
+    ) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT note FROM checkpoints WHERE chain_id = ? AND tree_size = ?")
                 .bind(chain_id)
@@ -350,7 +373,11 @@ impl LedgerStore for SqliteStore {
         )
     }
 
-    async fn checkpoint_covering(&self, chain_id: i64, seq: u64) -> Result<Option<(u64, String)>, StoreError> {
+    async fn checkpoint_covering(
+        &self,
+        chain_id: i64,
+        seq: u64,
+    ) -> Result<Option<(u64, String)>, StoreError> {
         let row = sqlx::query(
             "SELECT tree_size, note FROM checkpoints WHERE chain_id = ? AND tree_size > ? \
              ORDER BY tree_size LIMIT 1",

@@ -1,0 +1,86 @@
+//! The command line, as clap reads it.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "isa-ledger",
+    version,
+    about = "Tamper-evident audit ledger for UK information sharing agreements"
+)]
+pub struct Cli {
+    /// Directory holding the ledger key, partner keys and (without --database-url) the SQLite store.
+    #[arg(
+        long,
+        global = true,
+        default_value = "./isa-ledger-data",
+        env = "ISA_LEDGER_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL URL; when given, the log is stored there instead of in SQLite.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory, the ledger key and the store, and write the genesis entry.
+    Init {
+        /// The log's name: the checkpoint origin and the ledger key's name.
+        #[arg(long, default_value = "isa-ledger.local/partnership")]
+        origin: String,
+    },
+    /// Manage partner signing keys (each change is an entry in the log).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Write the log, its latest checkpoint and its keys for offline verification.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an export offline; exit 0 only if everything holds.
+    Verify {
+        /// The export directory.
+        dir: PathBuf,
+        /// An older signed checkpoint you kept; the export must be consistent with it.
+        #[arg(long)]
+        trusted_checkpoint: Option<PathBuf>,
+    },
+    /// Append synthetic partner-signed events through the real pipeline and report throughput.
+    Bench {
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Register a partner key. Without --public-key the service generates and holds it (custodial).
+    Add {
+        partner: String,
+        /// A partner-held key: its verifier key text `name+hexid+base64`.
+        #[arg(long, requires = "possession")]
+        public_key: Option<String>,
+        /// The partner key's signature (base64) over the proof-of-possession message.
+        #[arg(long)]
+        possession: Option<String>,
+    },
+    /// Replace a partner's current custodial key with a newly generated one.
+    Rotate { partner: String },
+    /// Revoke a partner key from the next entry on.
+    Revoke {
+        partner: String,
+        key_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// List every key with its validity range.
+    List,
+}

@@ -1,0 +1,39 @@
+//! One module per command; `run` dispatches.
+
+mod bench;
+mod export;
+mod init;
+mod keys;
+mod verify;
+
+use crate::cli::{Cli, Command};
+use crate::datadir::DataDir;
+use anyhow::Result;
+use ledger::pipeline::{Ledger, PipelineConfig};
+use ledger::store::AnyStore;
+use std::process::ExitCode;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = DataDir::new(&cli.data_dir);
+    let url = cli.database_url.as_deref();
+    match cli.command {
+        Command::Init { origin } => init::run(&dir, url, &origin).await,
+        Command::Key(command) => keys::run(&dir, url, command).await,
+        Command::Export { out } => export::run(&dir, url, &out).await,
+        Command::Verify {
+            dir: export_dir,
+            trusted_checkpoint,
+        } => verify::run(&export_dir, trusted_checkpoint.as_deref()),
+        Command::Bench {
+            events,
+            concurrency,
+        } => bench::run(&dir, url, events, concurrency).await,
+    }
+}
+
+/// Opens the configured store and the log the data directory's ledger key names.
+async fn open_ledger(dir: &DataDir, url: Option<&str>) -> Result<Ledger<AnyStore>> {
+    let key = dir.ledger_key()?;
+    let store = dir.open_store(url).await?;
+    Ok(Ledger::open(store, key, PipelineConfig::default()).await?)
+}

@@ -1,0 +1,88 @@
+//! The data directory: where the ledger key, custodial partner keys and the SQLite
+//! store live, and how the configured store is opened.
+//!
+//! ```text
+//! isa-ledger-data/            mode 0700
+//!   ledger.key                mode 0600, signs checkpoints and operator entries
+//!   ledger.vkey               the matching verifier key, safe to publish
+//!   ledger.db                 the SQLite store (absent with --database-url)
+//!   partner-keys/NAME+ID.key  mode 0600, custodial partner keys
+//! ```
+
+use anyhow::{bail, Context, Result};
+use ledger::keys::SignerKey;
+use ledger::store::{AnyStore, PostgresStore, SqliteStore};
+use std::path::{Path, PathBuf};
+
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: &Path) -> DataDir {
+        DataDir {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Creates the directory (and the partner key folder) readable by the owner only.
+    pub fn create(&self) -> Result<()> {
+        for dir in [self.root.clone(), self.partner_keys()] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("restricting {}", dir.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn ledger_key_path(&self) -> PathBuf {
+        self.root.join("ledger.key")
+    }
+
+    pub fn ledger_vkey_path(&self) -> PathBuf {
+        self.root.join("ledger.vkey")
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.root.join("ledger.db")
+    }
+
+    pub fn partner_keys(&self) -> PathBuf {
+        self.root.join("partner-keys")
+    }
+
+    pub fn partner_key_path(&self, partner: &str, key_id: &str) -> PathBuf {
+        self.partner_keys().join(format!("{partner}+{key_id}.key"))
+    }
+
+    pub fn ledger_key(&self) -> Result<SignerKey> {
+        let path = self.ledger_key_path();
+        if !path.exists() {
+            bail!(
+                "no ledger key at {}; run `isa-ledger init` first (or pass --data-dir)",
+                path.display()
+            );
+        }
+        Ok(SignerKey::read(&path)?)
+    }
+
+    /// Opens the store the flags choose: PostgreSQL with a URL, SQLite otherwise.
+    pub async fn open_store(&self, database_url: Option<&str>) -> Result<AnyStore> {
+        Ok(match database_url {
+            Some(url) => AnyStore::Postgres(
+                PostgresStore::connect(url)
+                    .await
+                    .context("connecting to PostgreSQL (check --database-url / DATABASE_URL)")?,
+            ),
+            None => AnyStore::Sqlite(
+                SqliteStore::open(&self.sqlite_path())
+                    .await
+                    .with_context(|| format!("opening {}", self.sqlite_path().display()))?,
+            ),
+        })
+    }
+}

@@ -1,0 +1,664 @@
+//! Offline verification of an export, trusting nothing but `ledger.vkey` (and, when
+//! given, an older checkpoint the auditor kept). Everything is recomputed from the
+//! exported bytes: canonical form, entry hashes, the hash chain, stream versions,
+//! idempotency keys, key validity, author signatures, content commitments, redactions,
+//! the Merkle root against the signed checkpoint and, with a trusted checkpoint, an
+//! RFC 9162 consistency proof between the two.
+//!
+//! Work is split so both cores help: lines are parsed, canonical-checked and hashed in
+//! parallel; the order-dependent checks (chain, keys, streams, Merkle) run in one pass;
+//! signatures are then batch-verified in parallel, falling back to one-by-one checks
+//! only to name the first bad one.
+
+use crate::checkpoint::{Checkpoint, SignedNote};
+use crate::entry::{self, Content, Entry, Sequencing, SignedSubmission, FORMAT_VERSION};
+use crate::hash::Hash;
+use crate::keyring::{KeyRecord, Keyring, OPERATOR_EVENTS};
+use crate::keys::VerifierKey;
+use crate::merkle::{self, Frontier, NodeId, ProofPlan};
+use crate::timestamp;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// Lines handled per parallel step.
+const CHUNK: usize = 16_384;
+
+/// The first thing found wrong, with the sequence number it concerns when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{what}", seq.map(|s| format!("entry {s}: ")).unwrap_or_default())]
+pub struct AuditFailure {
+    pub seq: Option<u64>,
+    pub what: String,
+}
+
+fn fail<T>(seq: Option<u64>, what: impl Into<String>) -> Result<T, AuditFailure> {
+    Err(AuditFailure {
+        seq,
+        what: what.into(),
+    })
+}
+
+/// What a successful audit established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    pub origin: String,
+    pub entries: u64,
+    pub root: Hash,
+    pub ledger_key: String,
+    pub keys: usize,
+    pub redacted: u64,
+    /// The size of the trusted checkpoint shown consistent, if one was given.
+    pub consistent_with: Option<u64>,
+}
+
+/// Progress callbacks, so the command line can draw a bar or print lines.
+pub trait Progress {
+    fn total(&mut self, _entries: u64) {}
+    fn advanced(&mut self, _verified: u64) {}
+}
+
+impl Progress for () {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    #[serde(default)]
+    content: Option<Content>,
+    entry: Entry,
+}
+
+/// The order-independent facts of one line, computed in parallel.
+struct Parsed {
+    entry: Entry,
+    hash: Hash,
+    submission_hash: Hash,
+    signature: [u8; 64],
+    content: ContentState,
+}
+
+enum ContentState {
+    None,
+    Present,
+    Redacted,
+}
+
+fn parse_line(index: u64, line: &[u8]) -> Result<Parsed, AuditFailure> {
+    let at = Some(index);
+    let parsed: Line = serde_json::from_slice(line).map_err(|e| AuditFailure {
+        seq: at,
+        what: format!("line {} is not a valid export line: {e}", index + 1),
+    })?;
+    let entry = parsed.entry;
+    let submission_bytes = entry
+        .submission
+        .canonical_bytes()
+        .map_err(|e| AuditFailure {
+            seq: at,
+            what: e.to_string(),
+        })?;
+    let signature = entry::decode_signature(&entry.signature).map_err(|e| AuditFailure {
+        seq: at,
+        what: e.to_string(),
+    })?;
+    let submission_hash = Hash::of(&submission_bytes);
+    let prev = Hash::from_hex(&entry.prev).ok_or_else(|| AuditFailure {
+        seq: at,
+        what: "prev is not 64 lowercase hex digits".into(),
+    })?;
+    let signed = SignedSubmission {
+        submission: entry.submission.clone(),
+        canonical: submission_bytes,
+        hash: submission_hash,
+        signature,
+    };
+    let bytes = entry::entry_bytes(
+        &Sequencing {
+            seq: entry.seq,
+            prev: &prev,
+            recorded_at: &entry.recorded_at,
+            stream_version: entry.stream_version,
+        },
+        &signed,
+    );
+    // Rebuilding the line from its parsed parts and comparing bytes checks that every
+    // level is in RFC 8785 form (member order, escapes, numbers, no whitespace).
+    let rebuilt =
+        entry::export_line(&bytes, parsed.content.as_ref()).map_err(|e| AuditFailure {
+            seq: at,
+            what: e.to_string(),
+        })?;
+    if rebuilt != line || entry.v != FORMAT_VERSION {
+        return fail(
+            at,
+            format!(
+                "line {} is not in canonical form (RFC 8785) or has an unknown format version",
+                index + 1
+            ),
+        );
+    }
+    entry.submission.validate().map_err(|e| AuditFailure {
+        seq: at,
+        what: e.to_string(),
+    })?;
+    let content = match (&parsed.content, &entry.submission.content_commitment) {
+        (Some(c), _) => {
+            c.check_against(&entry.submission)
+                .map_err(|e| AuditFailure {
+                    seq: at,
+                    what: e.to_string(),
+                })?;
+            ContentState::Present
+        }
+        (None, Some(_)) => ContentState::Redacted,
+        (None, None) => ContentState::None,
+    };
+    Ok(Parsed {
+        hash: Hash::of(&bytes),
+        entry,
+        submission_hash,
+        signature,
+        content,
+    })
+}
+
+/// The sequential state of the audit.
+struct Replay {
+    origin: String,
+    expected_size: u64,
+    next: u64,
+    prev: Hash,
+    last_recorded: timestamp::Micros,
+    frontier: Frontier,
+    keyring: Keyring,
+    streams: HashMap<String, u64>,
+    idempotency: HashSet<[u8; 16]>,
+    /// Entries whose content is gone, not yet explained by a later `redacts`.
+    unexplained: HashSet<u64>,
+    /// Entries with content present (only their seq), to catch redactions not carried out.
+    with_content: HashSet<u64>,
+    redacted: u64,
+    /// Merkle nodes needed for the consistency proof to the trusted checkpoint.
+    wanted: HashSet<NodeId>,
+    found: HashMap<NodeId, Hash>,
+}
+
+impl Replay {
+    /// The checks that depend on order; returns the key the signature must verify with.
+    fn step(&mut self, p: &Parsed) -> Result<VerifyingKey, AuditFailure> {
+        let seq = self.next;
+        let at = Some(seq);
+        let e = &p.entry;
+        let s = &e.submission;
+        if e.seq != seq {
+            return fail(at, format!(
+                "the entry at this position says it is entry {}: entries are missing, duplicated or out of order",
+                e.seq
+            ));
+        }
+        if seq >= self.expected_size {
+            return fail(at, format!(
+                "the export holds more entries than the checkpoint covers ({}); the checkpoint is older than the log",
+                self.expected_size
+            ));
+        }
+        if Hash::from_hex(&e.prev) != Some(self.prev) {
+            return fail(
+                at,
+                if seq == 0 {
+                    "prev must be 64 zeros for the first entry".to_string()
+                } else {
+                    format!(
+                    "prev does not match the hash of entry {} (entry {} was altered, or this entry's prev)",
+                    seq - 1,
+                    seq - 1
+                )
+                },
+            );
+        }
+        if s.origin != self.origin {
+            return fail(
+                at,
+                format!(
+                    "the submission is for log {:?}, not {:?}",
+                    s.origin, self.origin
+                ),
+            );
+        }
+        let recorded = timestamp::parse_utc(&e.recorded_at).ok_or_else(|| AuditFailure {
+            seq: at,
+            what: "recorded_at is not an RFC 3339 UTC instant".into(),
+        })?;
+        if recorded < self.last_recorded {
+            return fail(at, "recorded_at goes back in time");
+        }
+        let expected_version = self.streams.get(&s.stream).map_or(1, |v| v + 1);
+        if e.stream_version != expected_version {
+            return fail(
+                at,
+                format!(
+                "stream {:?} should be at version {expected_version} here, but the entry says {}",
+                s.stream, e.stream_version
+            ),
+            );
+        }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(
+            &Hash::of_parts(&[s.author.as_bytes(), b"\n", s.idempotency_key.as_bytes()]).0[..16],
+        );
+        if !self.idempotency.insert(id) {
+            return fail(
+                at,
+                format!(
+                    "idempotency key {:?} of {} is used twice",
+                    s.idempotency_key, s.author
+                ),
+            );
+        }
+        let keyed = |e: crate::keyring::KeyringError| AuditFailure {
+            seq: at,
+            what: e.to_string(),
+        };
+        self.keyring.check(seq, s).map_err(keyed)?;
+        if OPERATOR_EVENTS.contains(&s.event_type.as_str()) {
+            // Validity of the signing key is judged before the entry's own change,
+            // except for the genesis entry, which registers the key that signs it.
+            if seq > 0 {
+                self.keyring
+                    .key_for(&s.author, &s.key_id, seq)
+                    .map_err(keyed)?;
+            }
+            self.keyring.apply(seq, s).map_err(keyed)?;
+        }
+        let key = self
+            .keyring
+            .key_for(&s.author, &s.key_id, seq)
+            .map_err(keyed)?
+            .key;
+        for &target in &s.redacts {
+            if target >= seq {
+                return fail(
+                    at,
+                    format!("redacts entry {target}, which is not an earlier entry"),
+                );
+            }
+            if self.with_content.contains(&target) {
+                return fail(Some(target), format!("entry {seq} redacts this entry's content, but the content is still in the export"));
+            }
+            self.unexplained.remove(&target);
+        }
+        match p.content {
+            ContentState::Present => {
+                self.with_content.insert(seq);
+            }
+            ContentState::Redacted => {
+                self.unexplained.insert(seq);
+                self.redacted += 1;
+            }
+            ContentState::None => {}
+        }
+        self.streams.insert(s.stream.clone(), e.stream_version);
+        let leaf = entry::entry_leaf(&p.hash);
+        let wanted = &self.wanted;
+        let found = &mut self.found;
+        let leaf_id = NodeId {
+            level: 0,
+            index: seq,
+        };
+        if wanted.contains(&leaf_id) {
+            found.insert(leaf_id, leaf);
+        }
+        self.frontier.push(leaf, |id, h| {
+            if wanted.contains(&id) {
+                found.insert(id, h);
+            }
+        });
+        self.prev = p.hash;
+        self.last_recorded = recorded;
+        self.next += 1;
+        Ok(key)
+    }
+}
+
+fn read_to_string(path: &Path) -> Result<String, AuditFailure> {
+    std::fs::read_to_string(path)
+        .or_else(|e| fail(None, format!("cannot read {}: {e}", path.display())))
+}
+
+/// Verifies the export in `dir`.
+pub fn verify_export(
+    dir: &Path,
+    trusted_checkpoint: Option<&str>,
+    progress: &mut dyn Progress,
+) -> Result<AuditReport, AuditFailure> {
+    let vkey_text = read_to_string(&dir.join("ledger.vkey"))?;
+    let ledger_key = VerifierKey::parse(vkey_text.trim())
+        .or_else(|e| fail(None, format!("ledger.vkey: {e}")))?;
+    let note = SignedNote::parse(&read_to_string(&dir.join("checkpoint"))?)
+        .or_else(|e| fail(None, format!("checkpoint: {e}")))?;
+    let claimed = Checkpoint::parse_body(&note.text).ok();
+    let checkpoint = note.verify_checkpoint(&ledger_key).or_else(|e| {
+        fail(
+            claimed.as_ref().and_then(|c| c.size.checked_sub(1)),
+            format!("the checkpoint is forged or altered: {e}"),
+        )
+    })?;
+    if checkpoint.origin != ledger_key.name {
+        return fail(None, "the checkpoint's origin is not the ledger key's name");
+    }
+    let trusted = match trusted_checkpoint {
+        Some(text) => Some(
+            SignedNote::parse(text)
+                .and_then(|n| Checkpoint::parse_body(&n.text).map(|c| (n, c)))
+                .or_else(|e| fail(None, format!("trusted checkpoint: {e}")))?,
+        ),
+        None => None,
+    };
+    if let Some((_, t)) = &trusted {
+        if t.origin != checkpoint.origin {
+            return fail(
+                None,
+                format!(
+                    "the trusted checkpoint is for log {:?}, not {:?}",
+                    t.origin, checkpoint.origin
+                ),
+            );
+        }
+        if t.size > checkpoint.size {
+            return fail(Some(checkpoint.size), format!(
+                "the trusted checkpoint covers {} entries but this export only {}: the log was truncated or rolled back",
+                t.size, checkpoint.size
+            ));
+        }
+    }
+
+    progress.total(checkpoint.size);
+    let consistency_plan = match &trusted {
+        Some((_, t)) if t.size > 0 && t.size < checkpoint.size => Some(
+            ProofPlan::consistency(t.size, checkpoint.size)
+                .or_else(|e| fail(None, e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let mut replay = Replay {
+        origin: checkpoint.origin.clone(),
+        expected_size: checkpoint.size,
+        next: 0,
+        prev: Hash::ZERO,
+        last_recorded: i64::MIN,
+        frontier: Frontier::new(),
+        keyring: Keyring::new(&checkpoint.origin),
+        streams: HashMap::new(),
+        idempotency: HashSet::new(),
+        unexplained: HashSet::new(),
+        with_content: HashSet::new(),
+        redacted: 0,
+        wanted: consistency_plan
+            .as_ref()
+            .map(|p| p.nodes().into_iter().collect())
+            .unwrap_or_default(),
+        found: HashMap::new(),
+    };
+    let mut trusted_root_seen: Option<Hash> = None;
+
+    let path = dir.join("entries.jsonl");
+    let file = std::fs::File::open(&path)
+        .or_else(|e| fail(None, format!("cannot read {}: {e}", path.display())))?;
+    let mut reader = BufReader::with_capacity(8 << 20, file);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(1);
+    let mut lines: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+    loop {
+        lines.clear();
+        read_lines(&mut reader, &mut lines, CHUNK)
+            .or_else(|e| fail(Some(replay.next), format!("cannot read entries.jsonl: {e}")))?;
+        if lines.is_empty() {
+            break;
+        }
+        let base = replay.next;
+        let parsed = parallel_parse(base, &lines, threads)?;
+        let mut keys = Vec::with_capacity(parsed.len());
+        for p in &parsed {
+            keys.push(replay.step(p)?);
+            if let Some((_, t)) = &trusted {
+                if replay.next == t.size {
+                    trusted_root_seen = Some(replay.frontier.root());
+                }
+            }
+        }
+        verify_signatures(base, &parsed, &keys, threads)?;
+        progress.advanced(replay.next);
+    }
+
+    if replay.next < checkpoint.size {
+        return fail(
+            Some(replay.next),
+            format!(
+            "missing: the checkpoint covers {} entries but the export ends after {} (truncated)",
+            checkpoint.size, replay.next
+        ),
+        );
+    }
+    let root = replay.frontier.root();
+    if root != checkpoint.root {
+        return fail(
+            checkpoint.size.checked_sub(1),
+            "the Merkle root of the entries does not match the signed checkpoint",
+        );
+    }
+    if let Some(&seq) = replay.unexplained.iter().min() {
+        return fail(
+            Some(seq),
+            "the entry's redactable content is missing, and no later entry redacts it",
+        );
+    }
+    let signer = replay.keyring.ledger_key_for(checkpoint.size).cloned();
+    if signer.as_ref() != Some(&ledger_key) {
+        return fail(
+            None,
+            "ledger.vkey is not the ledger key the log says is current at the checkpoint",
+        );
+    }
+    check_keys_file(&dir.join("keys.jsonl"), replay.keyring.records())?;
+
+    let mut consistent_with = None;
+    if let Some((trusted_note, t)) = &trusted {
+        let key = replay
+            .keyring
+            .ledger_key_for(t.size)
+            .ok_or_else(|| AuditFailure {
+                seq: None,
+                what: "no ledger key is valid at the trusted checkpoint's size".into(),
+            })?;
+        trusted_note
+            .verify_checkpoint(key)
+            .or_else(|e| fail(None, format!("trusted checkpoint: {e}")))?;
+        let old_root = if t.size == 0 {
+            Some(merkle::empty_root())
+        } else {
+            trusted_root_seen
+        };
+        if old_root != Some(t.root) {
+            return fail(
+                t.size.checked_sub(1),
+                format!(
+                "the first {} entries do not match the trusted checkpoint: the log was rewritten",
+                t.size
+            ),
+            );
+        }
+        if let Some(plan) = &consistency_plan {
+            let proof = plan
+                .assemble(&replay.found)
+                .or_else(|e| fail(None, e.to_string()))?;
+            merkle::verify_consistency(t.size, checkpoint.size, &proof, &t.root.0, &root.0)
+                .or_else(|e| {
+                    fail(
+                        None,
+                        format!("consistency proof {} -> {}: {e}", t.size, checkpoint.size),
+                    )
+                })?;
+        }
+        consistent_with = Some(t.size);
+    }
+    Ok(AuditReport {
+        origin: checkpoint.origin,
+        entries: checkpoint.size,
+        root,
+        ledger_key: ledger_key.to_string(),
+        keys: replay.keyring.records().count(),
+        redacted: replay.redacted,
+        consistent_with,
+    })
+}
+
+fn read_lines(
+    reader: &mut impl BufRead,
+    lines: &mut Vec<Vec<u8>>,
+    max: usize,
+) -> std::io::Result<()> {
+    while lines.len() < max {
+        let mut line = Vec::with_capacity(1600);
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else {
+            // A last line without its newline: a truncated file, refused by the form check.
+            line.push(0);
+        }
+        lines.push(line);
+    }
+    Ok(())
+}
+
+fn parallel_parse(
+    base: u64,
+    lines: &[Vec<u8>],
+    threads: usize,
+) -> Result<Vec<Parsed>, AuditFailure> {
+    let per = lines.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Parsed>, AuditFailure>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(per)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let start = base + (i * per) as u64;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(j, line)| parse_line(start + j as u64, line))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| fail(Some(base), "a verifier thread failed"))
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(lines.len());
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// Batch-verifies the chunk's author signatures on all cores; on a failed batch, checks
+/// one by one to name the first bad signature.
+fn verify_signatures(
+    base: u64,
+    parsed: &[Parsed],
+    keys: &[VerifyingKey],
+    threads: usize,
+) -> Result<(), AuditFailure> {
+    let messages: Vec<Vec<u8>> = parsed
+        .iter()
+        .map(|p| entry::submission_message(&p.submission_hash))
+        .collect();
+    let signatures: Vec<Signature> = parsed
+        .iter()
+        .map(|p| Signature::from_bytes(&p.signature))
+        .collect();
+    let per = parsed.len().div_ceil(threads).max(1);
+    let bad: Option<u64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parsed.len())
+            .step_by(per)
+            .map(|start| {
+                let end = (start + per).min(parsed.len());
+                let (messages, signatures, keys) = (
+                    &messages[start..end],
+                    &signatures[start..end],
+                    &keys[start..end],
+                );
+                scope.spawn(move || {
+                    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+                    if ed25519_dalek::verify_batch(&refs, signatures, keys).is_ok() {
+                        return None;
+                    }
+                    (0..refs.len())
+                        .find(|&i| keys[i].verify_strict(refs[i], &signatures[i]).is_err())
+                        .map(|i| (start + i) as u64)
+                        // The batch failed but every single check passed: treat as bad.
+                        .or(Some(start as u64))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap_or(Some(0)))
+            .min()
+    });
+    match bad {
+        Some(i) => {
+            let p = &parsed[i as usize];
+            fail(
+                Some(base + i),
+                format!(
+                    "the author signature does not verify against {}'s key {}",
+                    p.entry.submission.author, p.entry.submission.key_id
+                ),
+            )
+        }
+        None => Ok(()),
+    }
+}
+
+fn check_keys_file<'a>(
+    path: &Path,
+    derived: impl Iterator<Item = &'a KeyRecord>,
+) -> Result<(), AuditFailure> {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .or_else(|e| fail(None, format!("cannot read {}: {e}", path.display())))?;
+    let listed: Vec<KeyRecord> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .or_else(|e| fail(None, format!("keys.jsonl: {e}")))?;
+    let derived: Vec<&KeyRecord> = derived.collect();
+    for record in &derived {
+        if !listed.contains(record) {
+            return fail(
+                Some(record.from_seq.saturating_sub(1)),
+                format!(
+                    "keys.jsonl does not list {}'s key {} as the log registers it",
+                    record.partner, record.key_id
+                ),
+            );
+        }
+    }
+    if listed.len() != derived.len() {
+        return fail(None, "keys.jsonl lists keys that the log never registered");
+    }
+    Ok(())
+}
