@@ -421,15 +421,41 @@ pub fn verify_export(
         let base = replay.next;
         let parsed = parallel_parse(base, &lines, threads)?;
         let mut keys = Vec::with_capacity(parsed.len());
+        let mut broken: Option<AuditFailure> = None;
+        let mut ok = Vec::with_capacity(parsed.len());
+        for result in parsed {
+            match result {
+                Ok(p) => ok.push(p),
+                Err(failure) => {
+                    broken = Some(failure);
+                    break;
+                }
+            }
+        }
+        let parsed = ok;
         for p in &parsed {
-            keys.push(replay.step(p)?);
+            if broken.is_some() {
+                break;
+            }
+            match replay.step(p) {
+                Ok(key) => keys.push(key),
+                Err(failure) => {
+                    broken = Some(failure);
+                    break;
+                }
+            }
             if let Some((_, t)) = &trusted {
                 if replay.next == t.size {
                     trusted_root_seen = Some(replay.frontier.root());
                 }
             }
         }
-        verify_signatures(base, &parsed, &keys, threads)?;
+        // Signatures of the entries before a sequential failure come first, so the
+        // failure reported is always the one with the lowest sequence number.
+        verify_signatures(base, &parsed[..keys.len()], &keys, threads)?;
+        if let Some(failure) = broken {
+            return Err(failure);
+        }
         progress.advanced(replay.next);
     }
 
@@ -540,20 +566,20 @@ fn parallel_parse(
     base: u64,
     lines: &[Vec<u8>],
     threads: usize,
-) -> Result<Vec<Parsed>, AuditFailure> {
+) -> Result<Vec<Result<Parsed, AuditFailure>>, AuditFailure> {
     let per = lines.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Parsed>, AuditFailure>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<Result<Parsed, AuditFailure>>, AuditFailure>> = std::thread::scope(|scope| {
         let handles: Vec<_> = lines
             .chunks(per)
             .enumerate()
             .map(|(i, chunk)| {
                 let start = base + (i * per) as u64;
                 scope.spawn(move || {
-                    chunk
+                    Ok(chunk
                         .iter()
                         .enumerate()
                         .map(|(j, line)| parse_line(start + j as u64, line))
-                        .collect::<Result<Vec<_>, _>>()
+                        .collect::<Vec<_>>())
                 })
             })
             .collect();
