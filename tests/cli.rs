@@ -2,12 +2,17 @@
 //! and verify, on SQLite and on a throwaway PostgreSQL database, including exports that
 //! were tampered with after the fact.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn isa_ledger(data_dir: &Path, url: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_isa-ledger"));
-    cmd.arg("--data-dir").arg(data_dir).args(args).env_remove("DATABASE_URL");
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("DATABASE_URL");
     if let Some(url) = url {
         cmd.arg("--database-url").arg(url);
     }
@@ -31,19 +36,38 @@ fn run_scenario(url: Option<&str>) {
     let export = tmp.path().join("export");
     let export_s = export.to_str().unwrap();
 
-    ok(&isa_ledger(&data, url, &["init", "--origin", "test.example/csp"]));
+    ok(&isa_ledger(
+        &data,
+        url,
+        &["init", "--origin", "test.example/csp"],
+    ));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("ledger.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.join("ledger.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the ledger key must be private");
     }
     // A second init refuses to start another log over the first.
-    assert!(!isa_ledger(&data, url, &["init", "--origin", "test.example/csp"]).status.success());
+    assert!(
+        !isa_ledger(&data, url, &["init", "--origin", "test.example/csp"])
+            .status
+            .success()
+    );
 
-    let bench = ok(&isa_ledger(&data, url, &["bench", "--events", "300", "--concurrency", "16"]));
-    let figures: serde_json::Value = serde_json::from_str(bench.trim().lines().last().unwrap()).unwrap();
-    assert_eq!(figures["store"], if url.is_some() { "postgres" } else { "sqlite" });
+    let bench = ok(&isa_ledger(
+        &data,
+        url,
+        &["bench", "--events", "300", "--concurrency", "16"],
+    ));
+    let figures: serde_json::Value =
+        serde_json::from_str(bench.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(
+        figures["store"],
+        if url.is_some() { "postgres" } else { "sqlite" }
+    );
     assert_eq!(figures["events"], 300);
     assert_eq!(figures["concurrency"], 16);
     assert!(figures["events_per_sec"].as_f64().unwrap() > 0.0);
@@ -51,9 +75,18 @@ fn run_scenario(url: Option<&str>) {
 
     ok(&isa_ledger(&data, url, &["key", "rotate", "bench-police"]));
     let listed = ok(&isa_ledger(&data, url, &["key", "list"]));
-    assert_eq!(listed.lines().filter(|l| l.starts_with("bench-police ")).count(), 2);
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.starts_with("bench-police "))
+            .count(),
+        2
+    );
     let secret = std::fs::read_to_string(data.join("ledger.key")).unwrap();
-    assert!(!listed.contains(secret.trim()), "no private key is ever printed");
+    assert!(
+        !listed.contains(secret.trim()),
+        "no private key is ever printed"
+    );
 
     ok(&isa_ledger(&data, url, &["export", "--out", export_s]));
     let checkpoint = std::fs::read_to_string(export.join("checkpoint")).unwrap();
@@ -64,10 +97,26 @@ fn run_scenario(url: Option<&str>) {
     std::fs::write(&kept, &checkpoint).unwrap();
 
     // More entries, then verify the new export against the kept checkpoint.
-    ok(&isa_ledger(&data, url, &["bench", "--events", "50", "--concurrency", "4"]));
+    ok(&isa_ledger(
+        &data,
+        url,
+        &["bench", "--events", "50", "--concurrency", "4"],
+    ));
     ok(&isa_ledger(&data, url, &["export", "--out", export_s]));
-    let verified = ok(&isa_ledger(&data, None, &["verify", export_s, "--trusted-checkpoint", kept.to_str().unwrap()]));
-    assert!(verified.contains("consistent with the trusted checkpoint"), "{verified}");
+    let verified = ok(&isa_ledger(
+        &data,
+        None,
+        &[
+            "verify",
+            export_s,
+            "--trusted-checkpoint",
+            kept.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        verified.contains("consistent with the trusted checkpoint"),
+        "{verified}"
+    );
 
     // One byte changed in the export: exit 1, naming the entry.
     let entries = std::fs::read_to_string(export.join("entries.jsonl")).unwrap();
@@ -87,15 +136,24 @@ fn init_bench_export_verify_on_sqlite() {
 
 #[test]
 fn init_bench_export_verify_on_postgres() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let Some(url) = runtime.block_on(testkit::postgres_url()) else { return };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = runtime.block_on(testkit::postgres_url()) else {
+        return;
+    };
     run_scenario(Some(&url));
 }
 
 #[test]
 fn verify_explains_a_missing_export() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = isa_ledger(tmp.path(), None, &["verify", tmp.path().join("nothing").to_str().unwrap()]);
+    let out = isa_ledger(
+        tmp.path(),
+        None,
+        &["verify", tmp.path().join("nothing").to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cannot read"));
 }

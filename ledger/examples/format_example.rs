@@ -6,7 +6,7 @@
 //! cargo run -p ledger --example format_example                 # print the example
 //! cargo run -p ledger --example format_example -- DIR          # also write DIR/export-3 and DIR/export-4
 //! cargo run -p ledger --example format_example -- --pipeline DIR [EVENTS]
-//!                                                              # a real pipeline export (not reproducible)
+//!     # a real pipeline export in DIR and an older checkpoint in DIR.trusted (not reproducible)
 //! ```
 //!
 //! It builds a three-entry log — `LedgerInitialised`, `PartnerKeyRegistered` and a
@@ -484,6 +484,7 @@ fn pipeline_export(dir: &Path, events: u64) -> Result<()> {
             .await?;
         let mut tasks = Vec::new();
         let mut first_with_content = None;
+        let mut trusted: Option<(u64, String)> = None;
         for i in 0..events {
             if i == events / 2 {
                 // Rotate the partner's key half way; later entries use the new key.
@@ -505,6 +506,7 @@ fn pipeline_export(dir: &Path, events: u64) -> Result<()> {
                     )
                     .await?;
                 partner = next;
+                trusted = ledger.latest_checkpoint().await?;
             }
             let content = Content::new(
                 json!({ "rationale": format!("rationale \u{2014} \"case\" {i}\nline two") }),
@@ -566,6 +568,18 @@ fn pipeline_export(dir: &Path, events: u64) -> Result<()> {
             report.root,
             report.redacted
         );
+        if let Some((size, note)) = trusted {
+            // An older checkpoint, as an auditor would have kept it: DIR.trusted
+            let mut path = dir.as_os_str().to_owned();
+            path.push(".trusted");
+            std::fs::write(&path, &note)?;
+            let report = audit::verify_export(dir, Some(&note), &mut ())?;
+            println!(
+                "older checkpoint of size {size} in {}; reference audit with it: consistent with {:?}",
+                Path::new(&path).display(),
+                report.consistent_with
+            );
+        }
         Ok(())
     })
 }

@@ -568,29 +568,30 @@ fn parallel_parse(
     threads: usize,
 ) -> Result<Vec<Result<Parsed, AuditFailure>>, AuditFailure> {
     let per = lines.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Result<Parsed, AuditFailure>>, AuditFailure>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(per)
-            .enumerate()
-            .map(|(i, chunk)| {
-                let start = base + (i * per) as u64;
-                scope.spawn(move || {
-                    Ok(chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(j, line)| parse_line(start + j as u64, line))
-                        .collect::<Vec<_>>())
+    let results: Vec<Result<Vec<Result<Parsed, AuditFailure>>, AuditFailure>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(per)
+                .enumerate()
+                .map(|(i, chunk)| {
+                    let start = base + (i * per) as u64;
+                    scope.spawn(move || {
+                        Ok(chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(j, line)| parse_line(start + j as u64, line))
+                            .collect::<Vec<_>>())
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| fail(Some(base), "a verifier thread failed"))
-            })
-            .collect()
-    });
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| fail(Some(base), "a verifier thread failed"))
+                })
+                .collect()
+        });
     let mut all = Vec::with_capacity(lines.len());
     for r in results {
         all.extend(r?);

@@ -1,6 +1,8 @@
 //! Every RFC 6962 / RFC 9162 proof vector from transparency-dev/merkle (copied under
 //! tests/vectors/rfc6962 with its licence) must verify exactly when `wantErr` is false.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ledger::merkle::{verify_consistency, verify_inclusion};

@@ -1,12 +1,16 @@
 //! One suite, two backends: every scenario here runs against SQLite and against a
 //! throwaway PostgreSQL database, through the real append pipeline.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use ledger::audit::{self, AuditFailure};
 use ledger::entry::{Content, SignedSubmission, Submission};
 use ledger::keyring::{possession_message, Custody};
 use ledger::keys::SignerKey;
 use ledger::merkle;
-use ledger::pipeline::{AppendError, AppendRequest, ExpectedVersion, Ledger, PipelineConfig, Receipt};
+use ledger::pipeline::{
+    AppendError, AppendRequest, ExpectedVersion, Ledger, PipelineConfig, Receipt,
+};
 use ledger::store::{AnyStore, LedgerStore, PostgresStore, SqliteStore};
 use serde_json::json;
 use std::path::Path;
@@ -51,7 +55,13 @@ async fn register(ledger: &Ledger<AnyStore>, key: &SignerKey) -> Receipt {
         .unwrap()
 }
 
-fn request(key: &SignerKey, stream: &str, idem: &str, expected: ExpectedVersion, text: Option<&str>) -> AppendRequest {
+fn request(
+    key: &SignerKey,
+    stream: &str,
+    idem: &str,
+    expected: ExpectedVersion,
+    text: Option<&str>,
+) -> AppendRequest {
     let content = text.map(|t| Content::new(json!({ "rationale": t })).unwrap());
     let submission = Submission {
         author: key.name().to_string(),
@@ -78,16 +88,28 @@ pub async fn concurrent_appends_are_gapless_and_receipts_verify(store: AnyStore)
     let mut tasks = Vec::new();
     for i in 0..200 {
         let ledger = f.ledger.clone();
-        let key = if i % 2 == 0 { f.police.clone() } else { f.council.clone() };
+        let key = if i % 2 == 0 {
+            f.police.clone()
+        } else {
+            f.council.clone()
+        };
         tasks.push(tokio::spawn(async move {
-            let r = request(&key, &format!("case/{i}"), &format!("k{i}"), ExpectedVersion::NoStream, Some("why"));
+            let r = request(
+                &key,
+                &format!("case/{i}"),
+                &format!("k{i}"),
+                ExpectedVersion::NoStream,
+                Some("why"),
+            );
             (ledger.append(r).await.unwrap(), key)
         }));
     }
     let mut seqs = Vec::new();
     for t in tasks {
         let (receipt, key) = t.await.unwrap();
-        receipt.verify(f.ledger.ledger_verifier(), key.verifier()).unwrap();
+        receipt
+            .verify(f.ledger.ledger_verifier(), key.verifier())
+            .unwrap();
         seqs.push(receipt.seq);
     }
     seqs.sort();
@@ -101,28 +123,70 @@ pub async fn expected_versions_are_enforced(store: AnyStore) {
     let f = open(store).await;
     let first = f
         .ledger
-        .append(request(&f.police, "case/a", "a1", ExpectedVersion::NoStream, None))
+        .append(request(
+            &f.police,
+            "case/a",
+            "a1",
+            ExpectedVersion::NoStream,
+            None,
+        ))
         .await
         .unwrap();
     let again = f
         .ledger
-        .append(request(&f.police, "case/a", "a2", ExpectedVersion::NoStream, None))
+        .append(request(
+            &f.police,
+            "case/a",
+            "a2",
+            ExpectedVersion::NoStream,
+            None,
+        ))
         .await;
-    assert!(matches!(again, Err(AppendError::WrongExpectedVersion { actual: Some(1), .. })), "{again:?}");
+    assert!(
+        matches!(
+            again,
+            Err(AppendError::WrongExpectedVersion {
+                actual: Some(1),
+                ..
+            })
+        ),
+        "{again:?}"
+    );
     let stale = f
         .ledger
-        .append(request(&f.police, "case/a", "a3", ExpectedVersion::Exact(0), None))
+        .append(request(
+            &f.police,
+            "case/a",
+            "a3",
+            ExpectedVersion::Exact(0),
+            None,
+        ))
         .await;
-    assert!(matches!(stale, Err(AppendError::WrongExpectedVersion { .. })));
+    assert!(matches!(
+        stale,
+        Err(AppendError::WrongExpectedVersion { .. })
+    ));
     let next = f
         .ledger
-        .append(request(&f.police, "case/a", "a4", ExpectedVersion::Exact(1), None))
+        .append(request(
+            &f.police,
+            "case/a",
+            "a4",
+            ExpectedVersion::Exact(1),
+            None,
+        ))
         .await
         .unwrap();
     assert_eq!(next.seq, first.seq + 1);
     let any = f
         .ledger
-        .append(request(&f.council, "case/a", "a5", ExpectedVersion::Any, None))
+        .append(request(
+            &f.council,
+            "case/a",
+            "a5",
+            ExpectedVersion::Any,
+            None,
+        ))
         .await
         .unwrap();
     assert_eq!(any.seq, next.seq + 1);
@@ -130,20 +194,40 @@ pub async fn expected_versions_are_enforced(store: AnyStore) {
 
 pub async fn idempotent_retries_return_the_original_receipt(store: AnyStore) {
     let f = open(store).await;
-    let r = request(&f.police, "case/i", "same-key", ExpectedVersion::NoStream, Some("x"));
+    let r = request(
+        &f.police,
+        "case/i",
+        "same-key",
+        ExpectedVersion::NoStream,
+        Some("x"),
+    );
     let first = f.ledger.append(r.clone()).await.unwrap();
     // More entries, so a newer checkpoint exists when the retry comes.
     f.ledger
-        .append(request(&f.police, "case/j", "other", ExpectedVersion::Any, None))
+        .append(request(
+            &f.police,
+            "case/j",
+            "other",
+            ExpectedVersion::Any,
+            None,
+        ))
         .await
         .unwrap();
     let retry = f.ledger.append(r).await.unwrap();
     assert_eq!(retry, first, "a retry returns the very same receipt");
     let (size, _) = f.ledger.latest_checkpoint().await.unwrap().unwrap();
     assert_eq!(size, first.seq + 2, "the retry wrote nothing");
-    let changed = request(&f.police, "case/i", "same-key", ExpectedVersion::Any, Some("different"));
+    let changed = request(
+        &f.police,
+        "case/i",
+        "same-key",
+        ExpectedVersion::Any,
+        Some("different"),
+    );
     let refused = f.ledger.append(changed).await;
-    assert!(matches!(refused, Err(AppendError::IdempotencyKeyReused { seq, .. }) if seq == first.seq));
+    assert!(
+        matches!(refused, Err(AppendError::IdempotencyKeyReused { seq, .. }) if seq == first.seq)
+    );
     // Two identical submissions in flight at once: one entry, two equal receipts.
     let twin = request(&f.council, "case/t", "twin", ExpectedVersion::Any, None);
     let (a, b) = tokio::join!(f.ledger.append(twin.clone()), f.ledger.append(twin));
@@ -156,7 +240,13 @@ pub async fn proofs_hold_for_any_entry_and_any_two_sizes(store: AnyStore) {
     for i in 0..37 {
         let r = f
             .ledger
-            .append(request(&f.police, &format!("p/{i}"), &format!("p{i}"), ExpectedVersion::Any, None))
+            .append(request(
+                &f.police,
+                &format!("p/{i}"),
+                &format!("p{i}"),
+                ExpectedVersion::Any,
+                None,
+            ))
             .await
             .unwrap();
         checkpoints.push((r.tree_size, f.ledger.root(r.tree_size).await.unwrap()));
@@ -194,9 +284,17 @@ pub async fn key_revocation_and_rotation_are_enforced(store: AnyStore) {
         .await;
     assert!(matches!(refused, Err(AppendError::Key(_))), "{refused:?}");
     let council_new = SignerKey::from_seed("blackpool-council", [9; 32]).unwrap();
-    let possession = council_new.sign(&possession_message(&council_new.verifier().to_string(), ORIGIN));
+    let possession = council_new.sign(&possession_message(
+        &council_new.verifier().to_string(),
+        ORIGIN,
+    ));
     f.ledger
-        .rotate_partner_key(&f.council.verifier().id_hex(), council_new.verifier(), Custody::Custodial, &possession)
+        .rotate_partner_key(
+            &f.council.verifier().id_hex(),
+            council_new.verifier(),
+            Custody::Custodial,
+            &possession,
+        )
         .await
         .unwrap();
     let old = f
@@ -205,7 +303,13 @@ pub async fn key_revocation_and_rotation_are_enforced(store: AnyStore) {
         .await;
     assert!(matches!(old, Err(AppendError::Key(_))));
     f.ledger
-        .append(request(&council_new, "k/2", "k4", ExpectedVersion::Any, None))
+        .append(request(
+            &council_new,
+            "k/2",
+            "k4",
+            ExpectedVersion::Any,
+            None,
+        ))
         .await
         .unwrap();
     // A partner cannot write operator events.
@@ -233,12 +337,21 @@ async fn export(f: &Fixture, out: &Path) {
         .unwrap();
 }
 
-pub async fn redaction_removes_content_and_the_log_still_verifies(store: AnyStore, db_file: Option<&Path>) {
+pub async fn redaction_removes_content_and_the_log_still_verifies(
+    store: AnyStore,
+    db_file: Option<&Path>,
+) {
     let f = open(store).await;
     let secret = "Named person at 12 Acacia Avenue";
     let target = f
         .ledger
-        .append(request(&f.police, "r/1", "r1", ExpectedVersion::Any, Some(secret)))
+        .append(request(
+            &f.police,
+            "r/1",
+            "r1",
+            ExpectedVersion::Any,
+            Some(secret),
+        ))
         .await
         .unwrap();
     let mut erase = request(&f.police, "r/1", "r2", ExpectedVersion::Any, None);
@@ -251,7 +364,10 @@ pub async fn redaction_removes_content_and_the_log_still_verifies(store: AnyStor
     foreign.submission.submission.key_id = f.council.verifier().id_hex();
     foreign.submission.submission.idempotency_key = "r3".into();
     foreign.submission = SignedSubmission::sign(foreign.submission.submission, &f.council).unwrap();
-    assert!(matches!(f.ledger.append(foreign).await, Err(AppendError::Redaction { .. })));
+    assert!(matches!(
+        f.ledger.append(foreign).await,
+        Err(AppendError::Redaction { .. })
+    ));
     f.ledger.append(erase).await.unwrap();
     let out = tempfile::tempdir().unwrap();
     export(&f, out.path()).await;
@@ -281,10 +397,19 @@ async fn tamper(store: &AnyStore, statements: &[&str]) {
         AnyStore::Postgres(s) => {
             for sql in statements {
                 let sql = sql
-                    .replace("DROP TRIGGER entries_are_append_only_update", "ALTER TABLE entries DISABLE TRIGGER entries_are_append_only")
+                    .replace(
+                        "DROP TRIGGER entries_are_append_only_update",
+                        "ALTER TABLE entries DISABLE TRIGGER entries_are_append_only",
+                    )
                     .replace("DROP TRIGGER entries_are_append_only_delete", "SELECT 1")
-                    .replace("CAST(REPLACE(CAST(entry AS TEXT),", "convert_to(replace(convert_from(entry, 'UTF8'),")
-                    .replace("CAST(REPLACE(CAST(body AS TEXT),", "convert_to(replace(convert_from(body, 'UTF8'),")
+                    .replace(
+                        "CAST(REPLACE(CAST(entry AS TEXT),",
+                        "convert_to(replace(convert_from(entry, 'UTF8'),",
+                    )
+                    .replace(
+                        "CAST(REPLACE(CAST(body AS TEXT),",
+                        "convert_to(replace(convert_from(body, 'UTF8'),",
+                    )
                     .replace(") AS BLOB)", "), 'UTF8')");
                 sqlx::query(&sql).execute(s.pool()).await.unwrap();
             }
@@ -309,7 +434,13 @@ async fn filled(store: AnyStore) -> Fixture {
     let f = open(store).await;
     for i in 0..20 {
         f.ledger
-            .append(request(&f.police, &format!("t/{i}"), &format!("t{i}"), ExpectedVersion::Any, Some("because")))
+            .append(request(
+                &f.police,
+                &format!("t/{i}"),
+                &format!("t{i}"),
+                ExpectedVersion::Any,
+                Some("because"),
+            ))
             .await
             .unwrap();
     }
@@ -332,7 +463,14 @@ pub async fn tampering_is_caught_and_named(fresh: impl AsyncFn() -> AnyStore) {
     assert_eq!(e.seq, Some(12), "{e}");
     // A deleted entry.
     let f = filled(fresh().await).await;
-    let e = failure_after(&f, &["DELETE FROM contents WHERE seq = 5", "DELETE FROM entries WHERE seq = 5"]).await;
+    let e = failure_after(
+        &f,
+        &[
+            "DELETE FROM contents WHERE seq = 5",
+            "DELETE FROM entries WHERE seq = 5",
+        ],
+    )
+    .await;
     assert_eq!(e.seq, Some(5), "{e}");
     // Two entries swapped.
     let f = filled(fresh().await).await;
@@ -349,7 +487,14 @@ pub async fn tampering_is_caught_and_named(fresh: impl AsyncFn() -> AnyStore) {
     assert_eq!(e.seq, Some(4), "{e}");
     // The log truncated (the head row too), checkpoints left alone.
     let f = filled(fresh().await).await;
-    let e = failure_after(&f, &["DELETE FROM contents WHERE seq >= 15", "DELETE FROM entries WHERE seq >= 15"]).await;
+    let e = failure_after(
+        &f,
+        &[
+            "DELETE FROM contents WHERE seq >= 15",
+            "DELETE FROM entries WHERE seq >= 15",
+        ],
+    )
+    .await;
     assert_eq!(e.seq, Some(15), "{e}");
 }
 
@@ -357,7 +502,13 @@ pub async fn older_forged_and_trusted_checkpoints(store: AnyStore) {
     let f = filled(store).await;
     let out = tempfile::tempdir().unwrap();
     export(&f, out.path()).await;
-    let older = f.ledger.store().checkpoint(f.ledger.chain_id(), 10).await.unwrap().unwrap();
+    let older = f
+        .ledger
+        .store()
+        .checkpoint(f.ledger.chain_id(), 10)
+        .await
+        .unwrap()
+        .unwrap();
     let latest = std::fs::read_to_string(out.path().join("checkpoint")).unwrap();
     // Consistent with an older trusted checkpoint.
     let report = audit::verify_export(out.path(), Some(&older), &mut ()).unwrap();
@@ -367,12 +518,17 @@ pub async fn older_forged_and_trusted_checkpoints(store: AnyStore) {
     let e = audit::verify_export(out.path(), None, &mut ()).unwrap_err();
     assert_eq!(e.seq, Some(10), "{e}");
     // A forged checkpoint: the root changed, or signed by another key.
-    let forged = latest.replacen(&latest.lines().nth(2).unwrap().to_string(), &ledger::hash::Hash::of(b"x").to_base64(), 1);
+    let forged = latest.replacen(
+        &latest.lines().nth(2).unwrap().to_string(),
+        &ledger::hash::Hash::of(b"x").to_base64(),
+        1,
+    );
     std::fs::write(out.path().join("checkpoint"), &forged).unwrap();
     let e = audit::verify_export(out.path(), None, &mut ()).unwrap_err();
     assert_eq!(e.seq, Some(22), "{e}");
     let other = SignerKey::from_seed(ORIGIN, [7; 32]).unwrap();
-    let body = ledger::checkpoint::Checkpoint::parse_body(&latest[..=latest.find("\n\n").unwrap()]).unwrap();
+    let body = ledger::checkpoint::Checkpoint::parse_body(&latest[..=latest.find("\n\n").unwrap()])
+        .unwrap();
     std::fs::write(out.path().join("checkpoint"), body.sign(&other).to_string()).unwrap();
     let e = audit::verify_export(out.path(), None, &mut ()).unwrap_err();
     assert_eq!(e.seq, Some(22), "{e}");
@@ -387,13 +543,17 @@ pub async fn older_forged_and_trusted_checkpoints(store: AnyStore) {
 
 async fn sqlite() -> (AnyStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ledger.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("ledger.db"))
+        .await
+        .unwrap();
     (AnyStore::Sqlite(store), dir)
 }
 
 async fn postgres() -> Option<AnyStore> {
     let url = testkit::postgres_url().await?;
-    Some(AnyStore::Postgres(PostgresStore::connect(&url).await.unwrap()))
+    Some(AnyStore::Postgres(
+        PostgresStore::connect(&url).await.unwrap(),
+    ))
 }
 
 macro_rules! both_backends {
@@ -431,12 +591,18 @@ both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redaction_on_sqlite_erases_the_bytes_from_the_database_file() {
     let (store, dir) = sqlite().await;
-    redaction_removes_content_and_the_log_still_verifies(store, Some(&dir.path().join("ledger.db"))).await;
+    redaction_removes_content_and_the_log_still_verifies(
+        store,
+        Some(&dir.path().join("ledger.db")),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redaction_on_postgres() {
-    let Some(store) = postgres().await else { return };
+    let Some(store) = postgres().await else {
+        return;
+    };
     redaction_removes_content_and_the_log_still_verifies(store, None).await;
 }
 
