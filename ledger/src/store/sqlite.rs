@@ -37,6 +37,12 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("secure_delete", "on")
+            // Multi-row INSERTs keep a statement journal; in memory it costs no file I/O.
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536")
+            // Multi-row INSERTs keep a statement journal; in memory it costs no file I/O.
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536")
             .statement_cache_capacity(400);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -273,11 +279,9 @@ impl LedgerStore for SqliteStore {
     ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
         let mut hits = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_INSERT * 4) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT author, idempotency_key, seq, submission_hash FROM entries WHERE chain_id = ",
-            );
-            q.push_bind(chain_id)
-                .push(" AND (author, idempotency_key) IN (VALUES ");
+            // A join with a VALUES list, not `(a, b) IN (VALUES ...)`: SQLite plans the
+            // latter as a scan of the whole chain.
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(author, ikey) AS (VALUES ");
             let mut list = q.separated(", ");
             for (author, key) in chunk {
                 list.push("(")
@@ -286,7 +290,12 @@ impl LedgerStore for SqliteStore {
                     .push_bind_unseparated(*key)
                     .push_unseparated(")");
             }
-            q.push(")");
+            q.push(
+                ") SELECT e.author, e.idempotency_key, e.seq, e.submission_hash FROM k \
+                 JOIN entries e ON e.chain_id = ",
+            );
+            q.push_bind(chain_id)
+                .push(" AND e.author = k.author AND e.idempotency_key = k.ikey");
             for row in q.build().fetch_all(&self.pool).await? {
                 hits.insert(
                     (row.get(0), row.get(1)),
@@ -307,9 +316,7 @@ impl LedgerStore for SqliteStore {
     ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT level, idx, hash FROM tree_nodes WHERE chain_id = ");
-            q.push_bind(chain_id).push(" AND (level, idx) IN (VALUES ");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(level, idx) AS (VALUES ");
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push("(")
@@ -318,7 +325,9 @@ impl LedgerStore for SqliteStore {
                     .push_bind_unseparated(to_i64(id.index))
                     .push_unseparated(")");
             }
-            q.push(")");
+            q.push(") SELECT t.level, t.idx, t.hash FROM k JOIN tree_nodes t ON t.chain_id = ");
+            q.push_bind(chain_id)
+                .push(" AND t.level = k.level AND t.idx = k.idx");
             for row in q.build().fetch_all(&self.pool).await? {
                 let level: i64 = row.get(0);
                 let id = NodeId {
