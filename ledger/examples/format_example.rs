@@ -7,6 +7,8 @@
 //! cargo run -p ledger --example format_example -- DIR          # also write DIR/export-3 and DIR/export-4
 //! cargo run -p ledger --example format_example -- --pipeline DIR [EVENTS]
 //!     # a real pipeline export in DIR and an older checkpoint in DIR.trusted (not reproducible)
+//! cargo run -p ledger --example format_example -- --verify DIR [TRUSTED_CHECKPOINT_FILE]
+//!     # run the reference auditor on any export
 //! ```
 //!
 //! It builds a three-entry log — `LedgerInitialised`, `PartnerKeyRegistered` and a
@@ -88,11 +90,11 @@ fn sequence(
     let hash = Hash::of(&bytes);
     let leaf = entry::entry_leaf(&hash);
     println!("=== entry {seq}: {title}");
-    println!("submission JCS ({} bytes):", signed.canonical.len());
-    println!("{}", text(&signed.canonical));
-    println!("submission hash   = {}", signed.hash.to_hex());
+    println!("submission JCS ({} bytes):", signed.canonical().len());
+    println!("{}", text(signed.canonical()));
+    println!("submission hash   = {}", signed.hash().to_hex());
     println!("signing message   = {}", hex::encode(signed.message()));
-    println!("author signature  = {}", BASE64.encode(signed.signature));
+    println!("author signature  = {}", BASE64.encode(signed.signature()));
     println!("entry JCS ({} bytes):", bytes.len());
     println!("{}", text(&bytes));
     println!("entry hash        = {}", hash.to_hex());
@@ -144,6 +146,23 @@ fn main() -> Result<()> {
         let events = args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(200);
         return pipeline_export(Path::new(dir), events);
     }
+    if args.first().map(String::as_str) == Some("--verify") {
+        let dir = args.get(1).ok_or("--verify needs an export directory")?;
+        let trusted = args.get(2).map(std::fs::read_to_string).transpose()?;
+        return match audit::verify_export(Path::new(dir), trusted.as_deref(), &mut ()) {
+            Ok(r) => {
+                println!(
+                    "OK origin={} entries={} root={} keys={} redacted={} consistent_with={:?}",
+                    r.origin, r.entries, r.root, r.keys, r.redacted, r.consistent_with
+                );
+                Ok(())
+            }
+            Err(e) => {
+                println!("FAIL {e}");
+                std::process::exit(1);
+            }
+        };
+    }
     let out_dir = args.first().map(PathBuf::from);
 
     let ledger_key = SignerKey::from_seed(ORIGIN, LEDGER_SEED)?;
@@ -179,8 +198,8 @@ fn main() -> Result<()> {
     let mut built: Vec<Built> = Vec::new();
     let mut push =
         |b: &Built, ring: &mut Keyring, frontier: &mut Frontier, seq: u64| -> Result<()> {
-            ring.check(seq, &b.signed.submission)?;
-            ring.apply(seq, &b.signed.submission)?;
+            ring.check(seq, b.signed.submission())?;
+            ring.apply(seq, b.signed.submission())?;
             nodes.insert(
                 NodeId {
                     level: 0,

@@ -113,6 +113,7 @@ fn parse_line(index: u64, line: &[u8]) -> Result<Parsed, AuditFailure> {
         canonical: submission_bytes,
         hash: submission_hash,
         signature,
+        signed_here_by: None,
     };
     let bytes = entry::entry_bytes(
         &Sequencing {

@@ -215,12 +215,17 @@ pub fn submission_message(submission_hash: &Hash) -> Vec<u8> {
 }
 
 /// A validated submission with its canonical bytes, their hash and the author signature.
+/// Read-only once made, so the bytes that are signed and stored cannot drift from the
+/// fields the ledger indexes.
 #[derive(Debug, Clone)]
 pub struct SignedSubmission {
-    pub submission: Submission,
-    pub canonical: Vec<u8>,
-    pub hash: Hash,
-    pub signature: [u8; 64],
+    pub(crate) submission: Submission,
+    pub(crate) canonical: Vec<u8>,
+    pub(crate) hash: Hash,
+    pub(crate) signature: [u8; 64],
+    /// The public key that signed it, when the signing happened in this process (a
+    /// custodial or operator key): that signature is valid by construction.
+    pub(crate) signed_here_by: Option<[u8; 32]>,
 }
 
 impl SignedSubmission {
@@ -235,6 +240,7 @@ impl SignedSubmission {
             canonical,
             hash,
             signature,
+            signed_here_by: Some(*key.verifier().key.as_bytes()),
         })
     }
 
@@ -255,11 +261,30 @@ impl SignedSubmission {
             canonical,
             hash,
             signature,
+            signed_here_by: None,
         })
     }
 
     pub fn message(&self) -> Vec<u8> {
         submission_message(&self.hash)
+    }
+
+    pub fn submission(&self) -> &Submission {
+        &self.submission
+    }
+
+    /// The RFC 8785 bytes of the submission.
+    pub fn canonical(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// SHA-256 of the canonical bytes.
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
     }
 }
 

@@ -83,6 +83,18 @@ fn request(
     }
 }
 
+/// The same request with its submission changed and signed again by `key`.
+fn resigned(
+    mut r: AppendRequest,
+    key: &SignerKey,
+    change: impl FnOnce(&mut Submission),
+) -> AppendRequest {
+    let mut submission = r.submission.submission().clone();
+    change(&mut submission);
+    r.submission = SignedSubmission::sign(submission, key).unwrap();
+    r
+}
+
 pub async fn concurrent_appends_are_gapless_and_receipts_verify(store: AnyStore) {
     let f = open(store).await;
     let mut tasks = Vec::new();
@@ -313,17 +325,12 @@ pub async fn key_revocation_and_rotation_are_enforced(store: AnyStore) {
         .await
         .unwrap();
     // A partner cannot write operator events.
-    let mut forged = request(&council_new, "k/3", "k5", ExpectedVersion::Any, None);
-    forged.submission.submission.event_type = "PartnerKeyRevoked".into();
-    let forged = SignedSubmission::sign(forged.submission.submission, &council_new).unwrap();
-    let r = f
-        .ledger
-        .append(AppendRequest {
-            submission: forged,
-            expected: ExpectedVersion::Any,
-            content: None,
-        })
-        .await;
+    let forged = resigned(
+        request(&council_new, "k/3", "k5", ExpectedVersion::Any, None),
+        &council_new,
+        |s| s.event_type = "PartnerKeyRevoked".into(),
+    );
+    let r = f.ledger.append(forged).await;
     assert!(matches!(r, Err(AppendError::Key(_))));
     let out = tempfile::tempdir().unwrap();
     export(&f, out.path()).await;
@@ -354,16 +361,21 @@ pub async fn redaction_removes_content_and_the_log_still_verifies(
         ))
         .await
         .unwrap();
-    let mut erase = request(&f.police, "r/1", "r2", ExpectedVersion::Any, None);
-    erase.submission.submission.event_type = "ErasureApplied".into();
-    erase.submission.submission.redacts = vec![target.seq];
-    erase.submission = SignedSubmission::sign(erase.submission.submission, &f.police).unwrap();
+    let erase = resigned(
+        request(&f.police, "r/1", "r2", ExpectedVersion::Any, None),
+        &f.police,
+        |s| {
+            s.event_type = "ErasureApplied".into();
+            s.redacts = vec![target.seq];
+        },
+    );
     // Only the author (or the operator) may redact.
-    let mut foreign = erase.clone();
-    foreign.submission.submission.author = "blackpool-council".into();
-    foreign.submission.submission.key_id = f.council.verifier().id_hex();
-    foreign.submission.submission.idempotency_key = "r3".into();
-    foreign.submission = SignedSubmission::sign(foreign.submission.submission, &f.council).unwrap();
+    let council_id = f.council.verifier().id_hex();
+    let foreign = resigned(erase.clone(), &f.council, |s| {
+        s.author = "blackpool-council".into();
+        s.key_id = council_id;
+        s.idempotency_key = "r3".into();
+    });
     assert!(matches!(
         f.ledger.append(foreign).await,
         Err(AppendError::Redaction { .. })

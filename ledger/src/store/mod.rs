@@ -162,6 +162,18 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// Writes a batch atomically and durably (one commit, one fsync).
     fn commit(&self, batch: &Batch) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Every stream's current version; the sequencer loads this once when it starts.
+    fn all_stream_versions(
+        &self,
+        chain_id: i64,
+    ) -> impl Future<Output = Result<HashMap<String, u64>, StoreError>> + Send;
+
+    /// Every (author, idempotency key) pair used so far; loaded once at start.
+    fn all_idempotency_keys(
+        &self,
+        chain_id: i64,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
     /// Current version of each named stream that exists.
     fn stream_versions(
         &self,
@@ -259,6 +271,15 @@ impl LedgerStore for AnyStore {
         streams: &[&str],
     ) -> Result<HashMap<String, u64>, StoreError> {
         delegate!(self, s => s.stream_versions(chain_id, streams))
+    }
+    async fn all_stream_versions(&self, chain_id: i64) -> Result<HashMap<String, u64>, StoreError> {
+        delegate!(self, s => s.all_stream_versions(chain_id))
+    }
+    async fn all_idempotency_keys(
+        &self,
+        chain_id: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        delegate!(self, s => s.all_idempotency_keys(chain_id))
     }
     async fn idempotency_hits(
         &self,

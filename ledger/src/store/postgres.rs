@@ -242,6 +242,32 @@ impl LedgerStore for PostgresStore {
         Ok(())
     }
 
+    async fn all_stream_versions(&self, chain_id: i64) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT stream, MAX(stream_version) FROM entries WHERE chain_id = $1 GROUP BY stream",
+        )
+        .bind(chain_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| Ok((row.get(0), to_u64(row.get(1), "stream_version")?)))
+            .collect()
+    }
+
+    async fn all_idempotency_keys(
+        &self,
+        chain_id: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT author, idempotency_key FROM entries WHERE chain_id = $1")
+            .bind(chain_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    }
+
     async fn stream_versions(
         &self,
         chain_id: i64,

@@ -23,6 +23,10 @@ const ROWS_PER_INSERT: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// One connection for every write transaction, so its page cache stays warm (each
+    /// SQLite connection has its own cache, invalidated by other connections' writes).
+    writer: SqlitePool,
+    /// Connections for reads, which WAL lets run beside the writer.
     pool: SqlitePool,
 }
 
@@ -43,13 +47,18 @@ impl SqliteStore {
             // Multi-row INSERTs keep a statement journal; in memory it costs no file I/O.
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
             .statement_cache_capacity(400);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        migrations::sqlite().run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        migrations::sqlite().run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { writer, pool })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -115,7 +124,7 @@ impl LedgerStore for SqliteStore {
     }
 
     async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let chain_id: i64 = sqlx::query_scalar(
             "INSERT INTO chains (origin, created_at) VALUES (?, ?) RETURNING chain_id",
         )
@@ -139,7 +148,7 @@ impl LedgerStore for SqliteStore {
         let Some(last) = batch.entries.last() else {
             return Ok(());
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let size: i64 = sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = ?")
             .bind(batch.chain_id)
             .fetch_one(&mut *tx)
@@ -243,10 +252,36 @@ impl LedgerStore for SqliteStore {
             // The WAL still holds the pages as they were before the delete; fold it into
             // the main file (where secure_delete zeroed the content) and truncate it.
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         }
         Ok(())
+    }
+
+    async fn all_stream_versions(&self, chain_id: i64) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT stream, MAX(stream_version) FROM entries WHERE chain_id = ? GROUP BY stream",
+        )
+        .bind(chain_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| Ok((row.get(0), to_u64(row.get(1), "stream_version")?)))
+            .collect()
+    }
+
+    async fn all_idempotency_keys(
+        &self,
+        chain_id: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT author, idempotency_key FROM entries WHERE chain_id = ?")
+            .bind(chain_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
     }
 
     async fn stream_versions(

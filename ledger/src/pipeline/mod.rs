@@ -1,0 +1,470 @@
+//! The append pipeline: validation and signature checks run concurrently on the callers'
+//! tasks; one sequencer task then takes queued submissions in batches (bounded by count
+//! and by time), gives each its sequence number, chain link, entry hash and Merkle leaf,
+//! signs one checkpoint for the batch, commits the batch in one transaction (one fsync),
+//! and only then answers each caller with a receipt it can check offline.
+//!
+//! Only the cheap, order-dependent steps are in the sequencer; the expensive ones
+//! (canonical form, hashing the submission, Ed25519 verification) are not.
+
+mod receipt;
+mod sequencer;
+
+pub use receipt::Receipt;
+
+use crate::checkpoint::CheckpointError;
+use crate::entry::{self, Content, EntryError, SignedSubmission, Submission, LEDGER_AUTHOR};
+use crate::hash::Hash;
+use crate::keyring::{self, Custody, Keyring, KeyringError};
+use crate::keys::{SignerKey, VerifierKey};
+use crate::merkle::{ProofError, ProofPlan};
+use crate::store::{LedgerStore, StoreError};
+use crate::timestamp;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use ed25519_dalek::Signature;
+use sequencer::{Head, Known, Pending};
+use serde_json::{json, Value};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What the caller believes about the stream before appending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the stream's state.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's current version (its last entry's `stream_version`) must be this.
+    Exact(u64),
+}
+
+/// One submission to append.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub submission: SignedSubmission,
+    pub expected: ExpectedVersion,
+    pub content: Option<Content>,
+}
+
+/// Why an append was refused. Nothing is written when any of these is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Invalid(#[from] EntryError),
+    #[error(transparent)]
+    Key(#[from] KeyringError),
+    #[error("stream {stream:?} is at version {actual:?}, but the append expected {expected:?}")]
+    WrongExpectedVersion {
+        stream: String,
+        expected: ExpectedVersion,
+        actual: Option<u64>,
+    },
+    #[error("idempotency key {key:?} of {author} was already used for entry {seq} with different content")]
+    IdempotencyKeyReused {
+        author: String,
+        key: String,
+        seq: u64,
+    },
+    #[error("entry {target} cannot be redacted: {why}")]
+    Redaction { target: u64, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Proof(ProofError),
+    #[error(transparent)]
+    Checkpoint(CheckpointError),
+    #[error("the ledger has no chain {0:?}; run `isa-ledger init` first")]
+    NoChain(String),
+    #[error("the ledger is already initialised for {0:?}")]
+    AlreadyInitialised(String),
+    #[error("the ledger key does not match the key that initialised this log")]
+    WrongLedgerKey,
+    #[error("the batch was not committed ({0}); nothing was written, retry")]
+    NotCommitted(String),
+    #[error("the sequencer has stopped; the service is shutting down")]
+    Closed,
+}
+
+/// Batching bounds of the sequencer.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineConfig {
+    /// Most submissions committed in one transaction.
+    pub max_batch: usize,
+    /// Longest a batch waits for more submissions once it has one.
+    pub max_wait: Duration,
+    /// Submissions that may queue before callers wait for room.
+    pub queue_depth: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            max_batch: 512,
+            max_wait: Duration::ZERO,
+            queue_depth: 4096,
+        }
+    }
+}
+
+struct Shared<S> {
+    store: S,
+    origin: String,
+    chain_id: i64,
+    ledger_key: SignerKey,
+    /// Read by callers to check signatures; written by the sequencer after each commit.
+    keyring: RwLock<Keyring>,
+}
+
+/// A handle to one log. Cheap to clone; all clones feed the same sequencer.
+pub struct Ledger<S: LedgerStore> {
+    shared: Arc<Shared<S>>,
+    queue: mpsc::Sender<Pending>,
+}
+
+impl<S: LedgerStore> Clone for Ledger<S> {
+    fn clone(&self) -> Self {
+        Ledger {
+            shared: self.shared.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<S: LedgerStore + Clone> Ledger<S> {
+    /// Creates the chain and writes its genesis entry (`LedgerInitialised`).
+    pub async fn init(
+        store: S,
+        ledger_key: SignerKey,
+        config: PipelineConfig,
+    ) -> Result<Ledger<S>, AppendError> {
+        let origin = ledger_key.name().to_string();
+        if store.chain(&origin).await?.is_some() {
+            return Err(AppendError::AlreadyInitialised(origin));
+        }
+        let now = timestamp::format_micros(timestamp::now_micros());
+        store.create_chain(&origin, &now).await?;
+        let ledger = Ledger::open(store, ledger_key, config).await?;
+        let genesis = ledger.operator_submission(
+            keyring::LEDGER_INITIALISED,
+            "ledger",
+            json!({ "ledger_key": ledger.shared.ledger_key.verifier().to_string() }),
+        )?;
+        ledger
+            .append(AppendRequest {
+                submission: genesis,
+                expected: ExpectedVersion::NoStream,
+                content: None,
+            })
+            .await?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing chain (named by the ledger key) and starts its sequencer.
+    pub async fn open(
+        store: S,
+        ledger_key: SignerKey,
+        config: PipelineConfig,
+    ) -> Result<Ledger<S>, AppendError> {
+        let origin = ledger_key.name().to_string();
+        let state = store
+            .chain(&origin)
+            .await?
+            .ok_or_else(|| AppendError::NoChain(origin.clone()))?;
+        let keyring = Keyring::from_records(&origin, store.keys(state.chain_id).await?)?;
+        if state.size > 0 && keyring.ledger_key_for(state.size) != Some(ledger_key.verifier()) {
+            return Err(AppendError::WrongLedgerKey);
+        }
+        let head = Head::from_state(&state, keyring.clone())?;
+        let known = Known::load(&store, state.chain_id).await?;
+        let shared = Arc::new(Shared {
+            store,
+            origin,
+            chain_id: state.chain_id,
+            ledger_key,
+            keyring: RwLock::new(keyring),
+        });
+        let (queue, receiver) = mpsc::channel(config.queue_depth.max(1));
+        tokio::spawn(sequencer::run(
+            shared.clone(),
+            head,
+            known,
+            receiver,
+            config,
+        ));
+        Ok(Ledger { shared, queue })
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+
+    pub fn store(&self) -> &S {
+        &self.shared.store
+    }
+
+    pub fn chain_id(&self) -> i64 {
+        self.shared.chain_id
+    }
+
+    pub fn ledger_verifier(&self) -> &VerifierKey {
+        self.shared.ledger_key.verifier()
+    }
+
+    /// A snapshot of every key and its validity.
+    pub fn keyring(&self) -> Keyring {
+        match self.shared.keyring.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Appends one submission and waits until it is durable.
+    pub async fn append(&self, request: AppendRequest) -> Result<Receipt, AppendError> {
+        self.precheck(&request).await?;
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| AppendError::Closed)?;
+        answer.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// The checks that need no sequence number: origin, content, signature, redactions.
+    async fn precheck(&self, request: &AppendRequest) -> Result<(), AppendError> {
+        let signed = &request.submission;
+        let submission = &signed.submission;
+        if submission.origin != self.shared.origin {
+            return Err(EntryError::WrongOrigin {
+                expected: self.shared.origin.clone(),
+                found: submission.origin.clone(),
+            }
+            .into());
+        }
+        match (&request.content, &submission.content_commitment) {
+            (Some(content), _) => content.check_against(submission)?,
+            (None, Some(_)) => return Err(EntryError::ContentMissing.into()),
+            (None, None) => {}
+        }
+        let key = {
+            let ring = self.keyring();
+            if ring.records().next().is_none() && submission.author == LEDGER_AUTHOR {
+                // Only the genesis entry comes before any key is registered; it is
+                // signed by the ledger key it registers.
+                self.shared.ledger_key.verifier().clone()
+            } else {
+                // Currently valid: the sequencer re-checks validity at the entry's seq.
+                ring.key_for(&submission.author, &submission.key_id, u64::MAX)?
+                    .clone()
+            }
+        };
+        // A signature made in this process by the very key registered for the author is
+        // valid by construction; any other is verified.
+        let made_here = signed.signed_here_by == Some(*key.key.as_bytes());
+        if !made_here && !key.verify(&signed.message(), &Signature::from_bytes(&signed.signature)) {
+            return Err(KeyringError::BadSignature {
+                author: submission.author.clone(),
+                key_id: submission.key_id.clone(),
+            }
+            .into());
+        }
+        for &target in &submission.redacts {
+            self.check_redaction(submission, target).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_redaction(
+        &self,
+        submission: &Submission,
+        target: u64,
+    ) -> Result<(), AppendError> {
+        let refuse = |why: &str| AppendError::Redaction {
+            target,
+            why: why.to_string(),
+        };
+        let stored = self
+            .shared
+            .store
+            .entries(self.shared.chain_id, target, 1)
+            .await?;
+        let Some(stored) = stored.into_iter().next().filter(|e| e.seq == target) else {
+            return Err(refuse("there is no such entry"));
+        };
+        let entry: entry::Entry = serde_json::from_slice(&stored.bytes)
+            .map_err(|e| StoreError::Corrupt(format!("entry {target}: {e}")))?;
+        if entry.submission.content_commitment.is_none() {
+            return Err(refuse("it has no redactable content"));
+        }
+        if submission.author != LEDGER_AUTHOR && submission.author != entry.submission.author {
+            return Err(refuse(
+                "only its author or the ledger operator may redact it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A submission authored and signed by the ledger operator.
+    pub fn operator_submission(
+        &self,
+        event_type: &str,
+        stream: &str,
+        payload: Value,
+    ) -> Result<SignedSubmission, EntryError> {
+        let now = timestamp::format_micros(timestamp::now_micros());
+        let submission = Submission {
+            author: LEDGER_AUTHOR.to_string(),
+            content_commitment: None,
+            event_type: event_type.to_string(),
+            event_version: 1,
+            idempotency_key: format!(
+                "{event_type}/{}",
+                Hash::of(payload.to_string().as_bytes()).to_hex()
+            ),
+            key_id: self.shared.ledger_key.verifier().id_hex(),
+            occurred_at: now,
+            origin: self.shared.origin.clone(),
+            payload,
+            redacts: vec![],
+            stream: stream.to_string(),
+        };
+        SignedSubmission::sign(submission, &self.shared.ledger_key)
+    }
+
+    /// Registers a partner's public key (custodial or partner-held). `possession` is the
+    /// new key's signature over [`keyring::possession_message`].
+    pub async fn register_partner_key(
+        &self,
+        key: &VerifierKey,
+        custody: Custody,
+        possession: &Signature,
+    ) -> Result<Receipt, AppendError> {
+        let submission = self.operator_submission(
+            keyring::PARTNER_KEY_REGISTERED,
+            &format!("partner-keys/{}", key.name),
+            json!({
+                "partner": key.name,
+                "key_id": key.id_hex(),
+                "public_key": key.public_base64(),
+                "custody": custody.as_str(),
+                "proof_of_possession": BASE64.encode(possession.to_bytes()),
+            }),
+        )?;
+        self.append_operator(submission).await
+    }
+
+    /// Replaces a partner's current key with a new one in one entry.
+    pub async fn rotate_partner_key(
+        &self,
+        old_key_id: &str,
+        key: &VerifierKey,
+        custody: Custody,
+        possession: &Signature,
+    ) -> Result<Receipt, AppendError> {
+        let submission = self.operator_submission(
+            keyring::PARTNER_KEY_ROTATED,
+            &format!("partner-keys/{}", key.name),
+            json!({
+                "partner": key.name,
+                "old_key_id": old_key_id,
+                "key_id": key.id_hex(),
+                "public_key": key.public_base64(),
+                "custody": custody.as_str(),
+                "proof_of_possession": BASE64.encode(possession.to_bytes()),
+            }),
+        )?;
+        self.append_operator(submission).await
+    }
+
+    /// Ends a partner key's validity from the next entry on.
+    pub async fn revoke_partner_key(
+        &self,
+        partner: &str,
+        key_id: &str,
+        reason: &str,
+    ) -> Result<Receipt, AppendError> {
+        let submission = self.operator_submission(
+            keyring::PARTNER_KEY_REVOKED,
+            &format!("partner-keys/{partner}"),
+            json!({ "partner": partner, "key_id": key_id, "reason": reason }),
+        )?;
+        self.append_operator(submission).await
+    }
+
+    async fn append_operator(&self, submission: SignedSubmission) -> Result<Receipt, AppendError> {
+        self.append(AppendRequest {
+            submission,
+            expected: ExpectedVersion::Any,
+            content: None,
+        })
+        .await
+    }
+
+    /// The signed checkpoint with the largest tree size.
+    pub async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, AppendError> {
+        Ok(self
+            .shared
+            .store
+            .latest_checkpoint(self.shared.chain_id)
+            .await?)
+    }
+
+    /// An inclusion proof for entry `seq` in the tree of `tree_size` entries.
+    pub async fn inclusion_proof(
+        &self,
+        seq: u64,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, AppendError> {
+        let plan = ProofPlan::inclusion(seq, tree_size).map_err(AppendError::Proof)?;
+        self.assemble(&plan, tree_size).await
+    }
+
+    /// A consistency proof between two tree sizes.
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, AppendError> {
+        let plan = ProofPlan::consistency(first, second).map_err(AppendError::Proof)?;
+        self.assemble(&plan, second).await
+    }
+
+    /// The root hash of the tree of `tree_size` entries.
+    pub async fn root(&self, tree_size: u64) -> Result<Hash, AppendError> {
+        let plan = ProofPlan::root(tree_size);
+        Ok(self
+            .assemble(&plan, tree_size)
+            .await?
+            .first()
+            .copied()
+            .unwrap_or_else(crate::merkle::empty_root))
+    }
+
+    async fn assemble(&self, plan: &ProofPlan, tree_size: u64) -> Result<Vec<Hash>, AppendError> {
+        let size = self
+            .shared
+            .store
+            .latest_checkpoint(self.shared.chain_id)
+            .await?
+            .map_or(0, |c| c.0);
+        if tree_size > size {
+            return Err(AppendError::Proof(ProofError::IndexOutOfRange {
+                index: tree_size,
+                size,
+            }));
+        }
+        let nodes = self
+            .shared
+            .store
+            .nodes(self.shared.chain_id, &plan.nodes())
+            .await?;
+        plan.assemble(&nodes).map_err(AppendError::Proof)
+    }
+
+    /// The receipt of an existing entry, exactly as first issued: the proof against the
+    /// checkpoint of the batch that committed it.
+    pub async fn receipt_for(&self, seq: u64) -> Result<Receipt, AppendError> {
+        receipt::stored_receipt(&self.shared, seq).await
+    }
+}

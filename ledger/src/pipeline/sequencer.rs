@@ -1,0 +1,517 @@
+//! The sequencer: the one task that gives entries their order.
+//!
+//! It takes queued submissions in batches (bounded by count and by time) and, per batch,
+//! looks up idempotency keys and stream versions, assigns sequence numbers, chain links,
+//! entry hashes and Merkle leaves, signs one checkpoint, and hands the batch to the store
+//! as one transaction. Callers are answered only after that transaction is durable.
+//!
+//! Two batches are in the air at once: while batch k commits (the store's one writer
+//! and its fsync), batch k+1 is built on top of k's *expected* result. Lookups for k+1
+//! see k through an in-memory overlay until k is confirmed. If k fails, k+1 was built on
+//! a state that never happened, so it fails too, and the sequencer reloads the durable
+//! head from the store before going on.
+
+use super::{AppendError, AppendRequest, ExpectedVersion, PipelineConfig, Receipt, Shared};
+use crate::checkpoint::Checkpoint;
+use crate::entry::{self, EntryError, Sequencing, LEDGER_AUTHOR};
+use crate::hash::Hash;
+use crate::keyring::{self, Keyring};
+use crate::merkle::{Frontier, NodeId, ProofPlan};
+use crate::store::{Batch, ChainState, IdempotencyHit, LedgerStore, NewEntry, StoreError};
+use crate::timestamp;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// A submission waiting for its receipt.
+pub(super) struct Pending {
+    pub request: AppendRequest,
+    pub reply: oneshot::Sender<Result<Receipt, AppendError>>,
+}
+
+/// Where the log ends: durable, or as it will be once the in-flight batch commits.
+#[derive(Clone)]
+pub(super) struct Head {
+    size: u64,
+    last_hash: Hash,
+    last_recorded_at: timestamp::Micros,
+    frontier: Frontier,
+    keyring: Keyring,
+}
+
+impl Head {
+    pub(super) fn from_state(state: &ChainState, keyring: Keyring) -> Result<Head, StoreError> {
+        Ok(Head {
+            size: state.size,
+            last_hash: state.last_entry_hash,
+            last_recorded_at: timestamp::parse_utc(&state.last_recorded_at).unwrap_or(0),
+            frontier: Frontier::from_peaks(state.size, state.peaks.clone()).ok_or_else(|| {
+                StoreError::Corrupt("frontier does not match the head size".into())
+            })?,
+            keyring,
+        })
+    }
+}
+
+/// What happens to each pending submission of a batch.
+enum Outcome {
+    /// Refused before sequencing.
+    Refused(AppendError),
+    /// A retry of an entry committed earlier.
+    Replay(u64),
+    /// Sequenced at this position of the batch's new entries (a retry within the same
+    /// batch points at the first).
+    New(usize),
+}
+
+/// A batch built and handed to the store, with what is needed to answer its callers.
+struct Built {
+    pending: Vec<Pending>,
+    outcomes: Vec<Outcome>,
+    write: Batch,
+    /// The frontier before this batch: with the batch's own nodes it covers every node
+    /// an inclusion proof of the batch's entries needs.
+    frontier_before: Frontier,
+    note: String,
+    /// The head as it will be once this batch is durable.
+    after: Head,
+}
+
+/// What the sequencer knows of the whole log without asking the store: every stream's
+/// version and a digest of every idempotency key. Loaded once at start; updated as
+/// batches are built (speculatively: a failed commit reloads it from the store).
+pub(super) struct Known {
+    streams: HashMap<String, u64>,
+    keys: HashSet<u128>,
+    /// Keys of the batch being committed, which the store cannot answer for yet.
+    in_flight: HashMap<(String, String), IdempotencyHit>,
+}
+
+/// A 128-bit digest of (author, idempotency key); a match is confirmed in the store.
+fn key_digest(author: &str, key: &str) -> u128 {
+    let h = Hash::of_parts(&[author.as_bytes(), b"\n", key.as_bytes()]);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&h.0[..16]);
+    u128::from_le_bytes(first)
+}
+
+impl Known {
+    pub(super) async fn load<S: LedgerStore>(
+        store: &S,
+        chain_id: i64,
+    ) -> Result<Known, StoreError> {
+        let (streams, keys) = tokio::try_join!(
+            store.all_stream_versions(chain_id),
+            store.all_idempotency_keys(chain_id)
+        )?;
+        Ok(Known {
+            streams,
+            keys: keys.iter().map(|(a, k)| key_digest(a, k)).collect(),
+            in_flight: HashMap::new(),
+        })
+    }
+}
+
+pub(super) async fn run<S: LedgerStore>(
+    shared: Arc<Shared<S>>,
+    head: Head,
+    known: Known,
+    mut queue: mpsc::Receiver<Pending>,
+    config: PipelineConfig,
+) {
+    let mut head = head;
+    let mut known = known;
+    while let Some(first) = queue.recv().await {
+        let pending = gather(first, &mut queue, config.max_batch, config.max_wait).await;
+        let Ok(built) = build(&shared, &head, &mut known, pending).await else {
+            reload(&shared, &mut head, &mut known).await;
+            continue;
+        };
+        if built.write.entries.is_empty() {
+            answer(&shared, built).await;
+            continue;
+        }
+        // Requests that arrive during the commit (the store's fsync) form the next batch.
+        let result = shared.store.commit(&built.write).await;
+        if result.is_ok() {
+            head = built.after.clone();
+        }
+        settle(&shared, &mut head, &mut known, built, result).await;
+    }
+}
+
+/// Collects a batch: what is queued now, then what arrives within `max_wait`.
+/// While a batch commits, nothing lingers: what queues meanwhile forms the next batch.
+async fn gather(
+    first: Pending,
+    queue: &mut mpsc::Receiver<Pending>,
+    max_batch: usize,
+    max_wait: std::time::Duration,
+) -> Vec<Pending> {
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + max_wait;
+    while batch.len() < max_batch {
+        match queue.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if max_wait.is_zero() {
+                    break;
+                }
+                match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(p)) => batch.push(p),
+                    _ => break,
+                }
+            }
+        }
+    }
+    batch
+}
+
+/// Finishes a batch whose commit returned: answer its callers, or fail them and reload.
+/// Returns whether it was committed.
+async fn settle<S: LedgerStore>(
+    shared: &Arc<Shared<S>>,
+    head: &mut Head,
+    known: &mut Known,
+    built: Built,
+    result: Result<(), StoreError>,
+) -> bool {
+    match result {
+        Ok(()) => {
+            // The store answers for this batch's keys from now on.
+            for e in &built.write.entries {
+                let key = (e.author.clone(), e.idempotency_key.clone());
+                if known.in_flight.get(&key).is_some_and(|h| h.seq == e.seq) {
+                    known.in_flight.remove(&key);
+                }
+            }
+            match shared.keyring.write() {
+                Ok(mut guard) => *guard = built.after.keyring.clone(),
+                Err(poisoned) => *poisoned.into_inner() = built.after.keyring.clone(),
+            }
+            answer(shared, built).await;
+            true
+        }
+        Err(error) => {
+            eprintln!("isa-ledger: batch not committed: {error}");
+            fail_built(built, &error.to_string());
+            reload(shared, head, known).await;
+            false
+        }
+    }
+}
+
+fn fail_built(built: Built, why: &str) {
+    for (p, outcome) in built.pending.into_iter().zip(built.outcomes) {
+        let error = match outcome {
+            Outcome::Refused(e) => e,
+            _ => AppendError::NotCommitted(why.to_string()),
+        };
+        let _ = p.reply.send(Err(error));
+    }
+}
+
+/// Starts again from what the store holds.
+async fn reload<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, known: &mut Known) {
+    match Known::load(&shared.store, shared.chain_id).await {
+        Ok(loaded) => *known = loaded,
+        Err(e) => eprintln!("isa-ledger: could not reload streams and idempotency keys: {e}"),
+    }
+    let state = match shared.store.chain(&shared.origin).await {
+        Ok(Some(state)) => state,
+        other => {
+            eprintln!("isa-ledger: could not reload the chain head: {other:?}");
+            return;
+        }
+    };
+    let records = match shared.store.keys(shared.chain_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("isa-ledger: could not reload the keys: {e}");
+            return;
+        }
+    };
+    match Keyring::from_records(&shared.origin, records)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+        .and_then(|ring| Head::from_state(&state, ring))
+    {
+        Ok(fresh) => {
+            match shared.keyring.write() {
+                Ok(mut guard) => *guard = fresh.keyring.clone(),
+                Err(poisoned) => *poisoned.into_inner() = fresh.keyring.clone(),
+            }
+            *head = fresh;
+        }
+        Err(e) => eprintln!("isa-ledger: could not reload the chain head: {e}"),
+    }
+}
+
+/// Sequences a batch on top of `head` (which already includes any in-flight batch).
+/// `Err(())` means the lookups failed; the callers have been told.
+async fn build<S: LedgerStore>(
+    shared: &Shared<S>,
+    head: &Head,
+    known: &mut Known,
+    pending: Vec<Pending>,
+) -> Result<Built, ()> {
+    // Only keys whose digest is already known can be retries; the store confirms them.
+    let candidates: Vec<(&str, &str)> = pending
+        .iter()
+        .map(|p| p.request.submission.submission())
+        .filter(|s| {
+            known
+                .keys
+                .contains(&key_digest(&s.author, &s.idempotency_key))
+        })
+        .map(|s| (s.author.as_str(), s.idempotency_key.as_str()))
+        .collect();
+    let mut hits = if candidates.is_empty() {
+        HashMap::new()
+    } else {
+        match shared
+            .store
+            .idempotency_hits(shared.chain_id, &candidates)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                for p in pending {
+                    let _ = p.reply.send(Err(AppendError::NotCommitted(e.to_string())));
+                }
+                return Err(());
+            }
+        }
+    };
+    for (key, hit) in &known.in_flight {
+        hits.insert(key.clone(), *hit);
+    }
+    let versions = &mut known.streams;
+
+    let base_size = head.size;
+    let mut after = head.clone();
+    let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(pending.len() * 2);
+    let mut entries: Vec<NewEntry> = Vec::with_capacity(pending.len());
+    let mut outcomes = Vec::with_capacity(pending.len());
+    let mut changed_keys: Vec<String> = Vec::new();
+    let mut redactions = Vec::new();
+
+    for p in &pending {
+        let outcome = sequence_one(
+            &p.request,
+            &hits,
+            versions,
+            &mut after,
+            &mut entries,
+            &mut nodes,
+            &mut changed_keys,
+            &mut redactions,
+        );
+        if let Outcome::New(i) = outcome {
+            let e = &entries[i];
+            hits.insert(
+                (e.author.clone(), e.idempotency_key.clone()),
+                IdempotencyHit {
+                    seq: e.seq,
+                    submission_hash: e.submission_hash,
+                },
+            );
+        }
+        outcomes.push(outcome);
+    }
+
+    let checkpoint = Checkpoint {
+        origin: shared.origin.clone(),
+        size: after.size,
+        root: after.frontier.root(),
+    };
+    let note = checkpoint.sign(&shared.ledger_key).to_string();
+    let write = Batch {
+        chain_id: shared.chain_id,
+        base_size,
+        entries,
+        nodes,
+        last_recorded_at: timestamp::format_micros(after.last_recorded_at),
+        checkpoint_note: note.clone(),
+        keys: after
+            .keyring
+            .records()
+            .filter(|r| changed_keys.contains(&r.partner))
+            .cloned()
+            .collect(),
+        redactions,
+    };
+    for e in &write.entries {
+        known.keys.insert(key_digest(&e.author, &e.idempotency_key));
+        known.in_flight.insert(
+            (e.author.clone(), e.idempotency_key.clone()),
+            IdempotencyHit {
+                seq: e.seq,
+                submission_hash: e.submission_hash,
+            },
+        );
+    }
+    Ok(Built {
+        pending,
+        outcomes,
+        write,
+        frontier_before: head.frontier.clone(),
+        note,
+        after,
+    })
+}
+
+/// Decides one submission's fate and, if it is accepted, appends its entry to the batch.
+#[allow(clippy::too_many_arguments)]
+fn sequence_one(
+    request: &AppendRequest,
+    hits: &HashMap<(String, String), IdempotencyHit>,
+    versions: &mut HashMap<String, u64>,
+    after: &mut Head,
+    entries: &mut Vec<NewEntry>,
+    nodes: &mut Vec<(NodeId, Hash)>,
+    changed_keys: &mut Vec<String>,
+    redactions: &mut Vec<u64>,
+) -> Outcome {
+    let signed = &request.submission;
+    let s = signed.submission();
+    let batch_start = after.size - entries.len() as u64;
+    if let Some(hit) = hits.get(&(s.author.clone(), s.idempotency_key.clone())) {
+        return if hit.submission_hash != signed.hash() {
+            Outcome::Refused(AppendError::IdempotencyKeyReused {
+                author: s.author.clone(),
+                key: s.idempotency_key.clone(),
+                seq: hit.seq,
+            })
+        } else if hit.seq >= batch_start {
+            Outcome::New((hit.seq - batch_start) as usize)
+        } else {
+            Outcome::Replay(hit.seq)
+        };
+    }
+    let seq = after.size;
+    let actual = versions.get(&s.stream).copied();
+    let version_ok = match request.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => actual.is_none(),
+        ExpectedVersion::Exact(n) => actual == Some(n),
+    };
+    if !version_ok {
+        return Outcome::Refused(AppendError::WrongExpectedVersion {
+            stream: s.stream.clone(),
+            expected: request.expected,
+            actual,
+        });
+    }
+    let content = match &request.content {
+        Some(c) => match crate::canonical::to_canonical(&c.body) {
+            Ok(body) => Some((c.salt.clone(), body)),
+            Err(e) => return Outcome::Refused(EntryError::from(e).into()),
+        },
+        None => None,
+    };
+    // The signature was checked against this same (author, key id) before queueing;
+    // left to check is the key's validity at this exact sequence number.
+    let ring = &mut after.keyring;
+    let key_check = ring.check(seq, s).and_then(|()| match seq {
+        0 => Ok(()),
+        _ => ring.key_for(&s.author, &s.key_id, seq).map(|_| ()),
+    });
+    if let Err(e) = key_check {
+        return Outcome::Refused(e.into());
+    }
+    if keyring::OPERATOR_EVENTS.contains(&s.event_type.as_str()) {
+        if let Err(e) = ring.apply(seq, s) {
+            return Outcome::Refused(e.into());
+        }
+        let partner = s.payload.get("partner").and_then(Value::as_str);
+        changed_keys.push(partner.unwrap_or(LEDGER_AUTHOR).to_string());
+    }
+    let stream_version = actual.map_or(1, |v| v + 1);
+    versions.insert(s.stream.clone(), stream_version);
+    after.last_recorded_at = after.last_recorded_at.max(timestamp::now_micros());
+    let recorded_at = timestamp::format_micros(after.last_recorded_at);
+    let bytes = entry::entry_bytes(
+        &Sequencing {
+            seq,
+            prev: &after.last_hash,
+            recorded_at: &recorded_at,
+            stream_version,
+        },
+        signed,
+    );
+    let hash = Hash::of(&bytes);
+    let leaf = entry::entry_leaf(&hash);
+    nodes.push((
+        NodeId {
+            level: 0,
+            index: seq,
+        },
+        leaf,
+    ));
+    after.frontier.push(leaf, |id, h| nodes.push((id, h)));
+    after.last_hash = hash;
+    after.size += 1;
+    redactions.extend_from_slice(&s.redacts);
+    entries.push(NewEntry {
+        seq,
+        bytes,
+        hash,
+        author: s.author.clone(),
+        event_type: s.event_type.clone(),
+        stream: s.stream.clone(),
+        stream_version,
+        idempotency_key: s.idempotency_key.clone(),
+        submission_hash: signed.hash(),
+        content,
+    });
+    Outcome::New(entries.len() - 1)
+}
+
+/// Answers a committed batch's callers. New entries' receipts come from memory: their
+/// proof nodes are the frontier before the batch or nodes the batch created.
+async fn answer<S: LedgerStore>(shared: &Arc<Shared<S>>, built: Built) {
+    let written = &built.write;
+    let mut known: HashMap<NodeId, Hash> = Frontier::peak_ids(built.frontier_before.size())
+        .into_iter()
+        .zip(built.frontier_before.peaks().iter().copied())
+        .collect();
+    known.extend(written.nodes.iter().copied());
+    let new_size = written.new_size();
+    let receipt_of = |index: usize| -> Result<Receipt, AppendError> {
+        let e = &written.entries[index];
+        let plan = ProofPlan::inclusion(e.seq, new_size).map_err(AppendError::Proof)?;
+        Ok(Receipt {
+            seq: e.seq,
+            entry: e.bytes.clone(),
+            entry_hash: e.hash,
+            tree_size: new_size,
+            inclusion_proof: plan.assemble(&known).map_err(AppendError::Proof)?,
+            checkpoint: built.note.clone(),
+        })
+    };
+    let mut replays = Vec::new();
+    for (pending, outcome) in built.pending.into_iter().zip(built.outcomes) {
+        match outcome {
+            Outcome::Refused(e) => {
+                let _ = pending.reply.send(Err(e));
+            }
+            Outcome::New(i) => {
+                let _ = pending.reply.send(receipt_of(i));
+            }
+            Outcome::Replay(seq) => replays.push((pending, seq)),
+        }
+    }
+    if !replays.is_empty() {
+        // Replays read the store; keep that off the sequencer's path.
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            for (pending, seq) in replays {
+                let _ = pending
+                    .reply
+                    .send(super::receipt::stored_receipt(&shared, seq).await);
+            }
+        });
+    }
+}
