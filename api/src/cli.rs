@@ -74,7 +74,7 @@ pub enum KeyCommand {
     },
     /// Replace a partner's current custodial key with a newly generated one.
     Rotate { partner: String },
-    /// Revoke a partner key from the next entry on.
+    /// Revoke a partner key: no entry from the revoking entry on may be signed with it.
     Revoke {
         partner: String,
         key_id: String,

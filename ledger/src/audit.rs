@@ -11,7 +11,9 @@
 //! only to name the first bad one.
 
 use crate::checkpoint::{Checkpoint, SignedNote};
-use crate::entry::{self, Content, Entry, Sequencing, SignedSubmission, FORMAT_VERSION};
+use crate::entry::{
+    self, Content, Entry, Sequencing, SignedSubmission, FORMAT_VERSION, LEDGER_AUTHOR,
+};
 use crate::hash::Hash;
 use crate::keyring::{KeyRecord, Keyring, OPERATOR_EVENTS};
 use crate::keys::VerifierKey;
@@ -178,8 +180,11 @@ struct Replay {
     idempotency: HashSet<[u8; 16]>,
     /// Entries whose content is gone, not yet explained by a later `redacts`.
     unexplained: HashSet<u64>,
-    /// Entries with content present (only their seq), to catch redactions not carried out.
-    with_content: HashSet<u64>,
+    /// Entries that committed to content: their author (interned) and whether the
+    /// content is still present, to check who redacts and that redactions were done.
+    with_content: HashMap<u64, (u32, bool)>,
+    authors: Vec<String>,
+    author_index: HashMap<String, u32>,
     redacted: u64,
     /// Merkle nodes needed for the consistency proof to the trusted checkpoint.
     wanted: HashSet<NodeId>,
@@ -285,20 +290,36 @@ impl Replay {
                     format!("redacts entry {target}, which is not an earlier entry"),
                 );
             }
-            if self.with_content.contains(&target) {
+            let Some(&(author, present)) = self.with_content.get(&target) else {
+                return fail(
+                    at,
+                    format!("redacts entry {target}, which has no redactable content"),
+                );
+            };
+            if s.author != LEDGER_AUTHOR && self.authors[author as usize] != s.author {
+                return fail(at, format!("redacts entry {target}, which only its author or the ledger operator may redact"));
+            }
+            if present {
                 return fail(Some(target), format!("entry {seq} redacts this entry's content, but the content is still in the export"));
             }
             self.unexplained.remove(&target);
         }
-        match p.content {
-            ContentState::Present => {
-                self.with_content.insert(seq);
-            }
+        let present = match p.content {
+            ContentState::Present => Some(true),
             ContentState::Redacted => {
                 self.unexplained.insert(seq);
                 self.redacted += 1;
+                Some(false)
             }
-            ContentState::None => {}
+            ContentState::None => None,
+        };
+        if let Some(present) = present {
+            let next = self.authors.len() as u32;
+            let author = *self.author_index.entry(s.author.clone()).or_insert(next);
+            if author == next {
+                self.authors.push(s.author.clone());
+            }
+            self.with_content.insert(seq, (author, present));
         }
         self.streams.insert(s.stream.clone(), e.stream_version);
         let leaf = entry::entry_leaf(&p.hash);
@@ -335,7 +356,7 @@ pub fn verify_export(
     progress: &mut dyn Progress,
 ) -> Result<AuditReport, AuditFailure> {
     let vkey_text = read_to_string(&dir.join("ledger.vkey"))?;
-    let ledger_key = VerifierKey::parse(vkey_text.trim())
+    let ledger_key = VerifierKey::parse(vkey_text.strip_suffix('\n').unwrap_or(&vkey_text))
         .or_else(|e| fail(None, format!("ledger.vkey: {e}")))?;
     let note = SignedNote::parse(&read_to_string(&dir.join("checkpoint"))?)
         .or_else(|e| fail(None, format!("checkpoint: {e}")))?;
@@ -394,7 +415,9 @@ pub fn verify_export(
         streams: HashMap::new(),
         idempotency: HashSet::new(),
         unexplained: HashSet::new(),
-        with_content: HashSet::new(),
+        with_content: HashMap::new(),
+        authors: Vec::new(),
+        author_index: HashMap::new(),
         redacted: 0,
         wanted: consistency_plan
             .as_ref()
@@ -422,22 +445,22 @@ pub fn verify_export(
         let base = replay.next;
         let parsed = parallel_parse(base, &lines, threads)?;
         let mut keys = Vec::with_capacity(parsed.len());
+        // Per-line failures and order-dependent failures are merged so that the one
+        // reported is always the one with the lowest sequence number.
         let mut broken: Option<AuditFailure> = None;
         let mut ok = Vec::with_capacity(parsed.len());
+        let mut line_failure = None;
         for result in parsed {
             match result {
                 Ok(p) => ok.push(p),
                 Err(failure) => {
-                    broken = Some(failure);
+                    line_failure = Some(failure);
                     break;
                 }
             }
         }
         let parsed = ok;
         for p in &parsed {
-            if broken.is_some() {
-                break;
-            }
             match replay.step(p) {
                 Ok(key) => keys.push(key),
                 Err(failure) => {
@@ -451,6 +474,7 @@ pub fn verify_export(
                 }
             }
         }
+        let broken = broken.or(line_failure);
         // Signatures of the entries before a sequential failure come first, so the
         // failure reported is always the one with the lowest sequence number.
         verify_signatures(base, &parsed[..keys.len()], &keys, threads)?;

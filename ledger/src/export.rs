@@ -14,9 +14,6 @@ use crate::store::{LedgerStore, StoreError};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// Entries read from the store per query.
-const PAGE: u32 = 5_000;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
@@ -65,39 +62,32 @@ pub async fn export<S: LedgerStore>(
     dir: &Path,
 ) -> Result<ExportSummary, ExportError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let (size, note) = store
-        .latest_checkpoint(chain_id)
-        .await?
-        .ok_or(ExportError::Empty)?;
-
     let path = dir.join("entries.jsonl");
     let file = std::fs::File::create(&path).map_err(io(&path))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut next = 0u64;
     let mut written = 0u64;
     let mut keyring = Keyring::new(origin);
     // Whatever the store holds is written as it is, gaps included: judging it is the
     // auditor's job, and a tampered store must still export so it can be caught.
-    while next < size {
-        let page = store.entries(chain_id, next, PAGE).await?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            break;
-        };
-        for stored in page.into_iter().take_while(|e| e.seq < size) {
-            if may_be_key_event(&stored.bytes) {
-                if let Ok(parsed) = serde_json::from_slice::<entry::Entry>(&stored.bytes) {
-                    // A key event that does not apply is reported by `verify`, not here.
-                    let _ = keyring.apply(stored.seq, &parsed.submission);
-                }
+    let mut sink = |stored: crate::store::StoredEntry| -> Result<(), String> {
+        if may_be_key_event(&stored.bytes) {
+            if let Ok(parsed) = serde_json::from_slice::<entry::Entry>(&stored.bytes) {
+                // A key event that does not apply is reported by `verify`, not here.
+                let _ = keyring.apply(stored.seq, &parsed.submission);
             }
-            let line = entry::export_line(&stored.bytes, stored.content.as_ref())
-                .map_err(|e| ExportError::Corrupt(stored.seq, e.to_string()))?;
-            out.write_all(&line).map_err(io(&path))?;
-            out.write_all(b"\n").map_err(io(&path))?;
-            written += 1;
         }
-        next = last + 1;
-    }
+        let line = entry::export_line(&stored.bytes, stored.content.as_ref())
+            .map_err(|e| format!("stored entry {} is corrupt: {e}", stored.seq))?;
+        out.write_all(&line)
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        written += 1;
+        Ok(())
+    };
+    let (size, note) = store
+        .snapshot(chain_id, &mut sink)
+        .await?
+        .ok_or(ExportError::Empty)?;
     out.flush().map_err(io(&path))?;
 
     let keys: Vec<_> = keyring.records().cloned().collect();

@@ -36,8 +36,9 @@ pub const OPERATOR_EVENTS: [&str; 5] = [
     PARTNER_KEY_REVOKED,
 ];
 
-/// Who holds a partner's private key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Who holds a partner's private key. Written and read only as the plain strings
+/// `custodial` and `partner-held` (serde's derived form would also take `{"custodial":null}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Custody {
     /// The service holds it and signs for the partner's users.
@@ -46,7 +47,26 @@ pub enum Custody {
     PartnerHeld,
 }
 
+impl<'de> Deserialize<'de> for Custody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Custody::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "custody must be custodial or partner-held, not {text:?}"
+            ))
+        })
+    }
+}
+
 impl Custody {
+    pub fn parse(text: &str) -> Option<Custody> {
+        match text {
+            "custodial" => Some(Custody::Custodial),
+            "partner-held" => Some(Custody::PartnerHeld),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Custody::Custodial => "custodial",
@@ -262,6 +282,11 @@ impl Keyring {
             }
             PARTNER_KEY_REVOKED => {
                 let partner = p.string("partner")?;
+                if partner == LEDGER_AUTHOR {
+                    return Err(
+                        p.bad("the ledger key is replaced with LedgerKeyRotated, not revoked")
+                    );
+                }
                 p.string("reason")?;
                 self.retire(partner, p.string("key_id")?, seq)
             }
@@ -358,5 +383,18 @@ impl<'a> Payload<'a> {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custody_is_only_ever_a_plain_string() {
+        let ok: Custody = serde_json::from_str("\"partner-held\"").unwrap();
+        assert_eq!(ok, Custody::PartnerHeld);
+        assert!(serde_json::from_str::<Custody>("{\"custodial\":null}").is_err());
+        assert!(serde_json::from_str::<Custody>("\"Custodial\"").is_err());
     }
 }

@@ -87,7 +87,6 @@ impl VerifierKey {
     /// Parses `name+hexid+base64(0x01||key)`, checking the id against name and key.
     pub fn parse(text: &str) -> Result<VerifierKey, KeyError> {
         let bad = || KeyError::BadVerifierKey(text.to_string());
-        let text = text.trim_end_matches('\n');
         // Base64 may itself contain '+', so only the first two '+' separate fields.
         let mut parts = text.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
@@ -95,8 +94,10 @@ impl VerifierKey {
             return Err(bad());
         };
         let raw = BASE64.decode(key_b64).map_err(|_| bad())?;
-        let (Some(&ALG_ED25519), Ok(public)) = (raw.first(), <[u8; 32]>::try_from(&raw[1..]))
-        else {
+        let (Some(&ALG_ED25519), Ok(public)) = (
+            raw.first(),
+            <[u8; 32]>::try_from(raw.get(1..).unwrap_or_default()),
+        ) else {
             return Err(bad());
         };
         let key = VerifyingKey::from_bytes(&public).map_err(|_| bad())?;
@@ -242,7 +243,10 @@ impl SignerKey {
             return Err(bad());
         };
         let raw = BASE64.decode(seed_b64).map_err(|_| bad())?;
-        let (Some(&ALG_ED25519), Ok(seed)) = (raw.first(), <[u8; 32]>::try_from(&raw[1..])) else {
+        let (Some(&ALG_ED25519), Ok(seed)) = (
+            raw.first(),
+            <[u8; 32]>::try_from(raw.get(1..).unwrap_or_default()),
+        ) else {
             return Err(bad());
         };
         let key = SignerKey::from_seed(name, seed)?;
@@ -304,6 +308,32 @@ mod tests {
                 Err(KeyError::Permissions { .. })
             ));
         }
+    }
+
+    #[test]
+    fn truncated_or_padded_key_text_is_an_error_not_a_panic() {
+        let key = SignerKey::from_seed("a", [1; 32]).unwrap();
+        let id = key.verifier().id_hex();
+        for bad in [
+            format!("a+{id}+"),
+            format!("a+{id}"),
+            format!("{}\n", key.verifier()),
+            "a".into(),
+        ] {
+            assert!(VerifierKey::parse(&bad).is_err(), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        std::fs::write(&path, format!("PRIVATE+KEY+a+{id}+")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(matches!(
+            SignerKey::read(&path),
+            Err(KeyError::BadSignerKey { .. })
+        ));
     }
 
     #[test]

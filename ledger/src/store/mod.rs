@@ -51,6 +51,8 @@ pub enum StoreError {
     IdempotencyRace,
     #[error("the store is inconsistent: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Sink(String),
 }
 
 impl StoreError {
@@ -203,6 +205,15 @@ pub trait LedgerStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEntry>, StoreError>> + Send;
 
+    /// Reads the latest checkpoint and every entry it covers from one consistent snapshot
+    /// (so a redaction committed meanwhile cannot tear the export), handing each entry
+    /// to `sink` in order. Returns the checkpoint's tree size and note.
+    fn snapshot(
+        &self,
+        chain_id: i64,
+        sink: &mut (dyn FnMut(StoredEntry) -> Result<(), String> + Send),
+    ) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+
     /// The signed checkpoint for exactly this tree size, if one was made.
     fn checkpoint(
         &self,
@@ -310,6 +321,13 @@ impl LedgerStore for AnyStore {
     ) -> Result<Option<String>, StoreError> {
         delegate!(self, s => s.checkpoint(chain_id, tree_size))
     }
+    async fn snapshot(
+        &self,
+        chain_id: i64,
+        sink: &mut (dyn FnMut(StoredEntry) -> Result<(), String> + Send),
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        delegate!(self, s => s.snapshot(chain_id, sink))
+    }
     async fn checkpoint_covering(
         &self,
         chain_id: i64,
@@ -339,6 +357,9 @@ pub(crate) fn to_i64(value: u64) -> i64 {
 pub(crate) fn hash_column(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
     Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }
+
+/// Entries read per query by `snapshot`.
+pub(crate) const SNAPSHOT_PAGE: i64 = 5_000;
 
 pub(crate) fn content_from_row(
     salt: Option<String>,

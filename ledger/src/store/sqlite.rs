@@ -403,6 +403,58 @@ impl LedgerStore for SqliteStore {
             .collect()
     }
 
+    async fn snapshot(
+        &self,
+        chain_id: i64,
+        sink: &mut (dyn FnMut(StoredEntry) -> Result<(), String> + Send),
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        // In WAL mode a read transaction sees one snapshot from its first read on.
+        let mut tx = self.pool.begin().await?;
+        let latest = sqlx::query(
+            "SELECT tree_size, note FROM checkpoints WHERE chain_id = ? ORDER BY tree_size DESC LIMIT 1",
+        )
+        .bind(chain_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(latest) = latest else {
+            return Ok(None);
+        };
+        let size = to_u64(latest.get(0), "tree_size")?;
+        let mut next = 0u64;
+        while next < size {
+            let rows = sqlx::query(
+                "SELECT e.seq, e.entry, c.salt, c.body FROM entries e \
+                 LEFT JOIN contents c ON c.chain_id = e.chain_id AND c.seq = e.seq \
+                 WHERE e.chain_id = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?",
+            )
+            .bind(chain_id)
+            .bind(to_i64(next))
+            .bind(super::SNAPSHOT_PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let page_end = next;
+            for row in rows {
+                let entry = StoredEntry {
+                    seq: to_u64(row.get(0), "seq")?,
+                    bytes: row.get(1),
+                    content: content_from_row(row.get(2), row.get(3))?,
+                };
+                if entry.seq >= size {
+                    break;
+                }
+                next = entry.seq + 1;
+                sink(entry).map_err(StoreError::Sink)?;
+            }
+            if next == page_end {
+                // Nothing below the checkpoint's size is left (a tampered store may have
+                // gaps or be truncated; the auditor names them).
+                break;
+            }
+        }
+        tx.rollback().await?;
+        Ok(Some((size, latest.get(1))))
+    }
+
     async fn checkpoint(
         &self,
         chain_id: i64,
@@ -473,9 +525,5 @@ impl LedgerStore for SqliteStore {
 }
 
 pub(crate) fn parse_custody(text: &str) -> Result<Custody, StoreError> {
-    match text {
-        "custodial" => Ok(Custody::Custodial),
-        "partner-held" => Ok(Custody::PartnerHeld),
-        other => Err(StoreError::Corrupt(format!("unknown custody {other:?}"))),
-    }
+    Custody::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown custody {text:?}")))
 }
