@@ -10,23 +10,29 @@
 //! signatures are then batch-verified in parallel, falling back to one-by-one checks
 //! only to name the first bad one.
 
+use crate::batch_verify;
+use crate::canonical;
 use crate::checkpoint::{Checkpoint, SignedNote};
 use crate::entry::{
-    self, Content, Entry, Sequencing, SignedSubmission, FORMAT_VERSION, LEDGER_AUTHOR,
+    self, EntryError, Submission, SubmissionRef, CONTENT_DOMAIN, FORMAT_VERSION, LEDGER_AUTHOR,
 };
 use crate::hash::Hash;
 use crate::keyring::{KeyRecord, Keyring, OPERATOR_EVENTS};
 use crate::keys::VerifierKey;
 use crate::merkle::{self, Frontier, NodeId, ProofPlan};
 use crate::timestamp;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
-/// Lines handled per parallel step.
-const CHUNK: usize = 16_384;
+/// Bytes of `entries.jsonl` handled per parallel step (about ten thousand entries).
+const BLOCK: usize = 16 << 20;
 
 /// The first thing found wrong, with the sequence number it concerns when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,20 +70,54 @@ pub trait Progress {
 
 impl Progress for () {}
 
+/// One export line, its parts borrowed as the exact canonical bytes they are.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Line {
-    #[serde(default)]
-    content: Option<Content>,
-    entry: Entry,
+struct RawLine<'a> {
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    entry: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry<'a> {
+    #[serde(borrow)]
+    prev: Cow<'a, str>,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
+    seq: u64,
+    #[serde(borrow)]
+    signature: Cow<'a, str>,
+    stream_version: u64,
+    #[serde(borrow)]
+    submission: &'a RawValue,
+    v: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContent<'a> {
+    #[serde(borrow)]
+    body: &'a RawValue,
+    #[serde(borrow)]
+    salt: Cow<'a, str>,
 }
 
 /// The order-independent facts of one line, computed in parallel.
-struct Parsed {
-    entry: Entry,
+struct Parsed<'a> {
+    seq: u64,
+    prev: Hash,
+    recorded_at: timestamp::Micros,
+    stream_version: u64,
     hash: Hash,
     submission_hash: Hash,
     signature: [u8; 64],
+    submission: SubmissionRef<'a>,
+    /// The full submission of an operator (key) event, whose payload the keyring reads.
+    operator: Option<Submission>,
+    idempotency: [u8; 16],
     content: ContentState,
 }
 
@@ -87,82 +127,90 @@ enum ContentState {
     Redacted,
 }
 
-fn parse_line(index: u64, line: &[u8]) -> Result<Parsed, AuditFailure> {
+fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
     let at = Some(index);
-    let parsed: Line = serde_json::from_slice(line).map_err(|e| AuditFailure {
-        seq: at,
-        what: format!("line {} is not a valid export line: {e}", index + 1),
+    let bad = |what: String| AuditFailure { seq: at, what };
+    // One pass proves the whole line is RFC 8785 canonical; after that every part of
+    // it is canonical too, so parts are hashed as the bytes they are.
+    canonical::check_canonical(line).map_err(|e| {
+        bad(format!(
+            "line {} is not in canonical form (RFC 8785): {e}",
+            index + 1
+        ))
     })?;
-    let entry = parsed.entry;
-    let submission_bytes = entry
-        .submission
-        .canonical_bytes()
-        .map_err(|e| AuditFailure {
-            seq: at,
-            what: e.to_string(),
-        })?;
-    let signature = entry::decode_signature(&entry.signature).map_err(|e| AuditFailure {
-        seq: at,
-        what: e.to_string(),
+    // check_canonical has proven the line is UTF-8, so this cannot fail.
+    let line = std::str::from_utf8(line).map_err(|e| bad(e.to_string()))?;
+    let raw: RawLine<'_> = serde_json::from_str(line).map_err(|e| {
+        bad(format!(
+            "line {} is not a valid export line: {e}",
+            index + 1
+        ))
     })?;
-    let submission_hash = Hash::of(&submission_bytes);
-    let prev = Hash::from_hex(&entry.prev).ok_or_else(|| AuditFailure {
-        seq: at,
-        what: "prev is not 64 lowercase hex digits".into(),
-    })?;
-    let signed = SignedSubmission {
-        submission: entry.submission.clone(),
-        canonical: submission_bytes,
-        hash: submission_hash,
-        signature,
-        signed_here_by: None,
-    };
-    let bytes = entry::entry_bytes(
-        &Sequencing {
-            seq: entry.seq,
-            prev: &prev,
-            recorded_at: &entry.recorded_at,
-            stream_version: entry.stream_version,
-        },
-        &signed,
-    );
-    // Rebuilding the line from its parsed parts and comparing bytes checks that every
-    // level is in RFC 8785 form (member order, escapes, numbers, no whitespace).
-    let rebuilt =
-        entry::export_line(&bytes, parsed.content.as_ref()).map_err(|e| AuditFailure {
-            seq: at,
-            what: e.to_string(),
-        })?;
-    if rebuilt != line || entry.v != FORMAT_VERSION {
-        return fail(
-            at,
-            format!(
-                "line {} is not in canonical form (RFC 8785) or has an unknown format version",
-                index + 1
-            ),
-        );
+    let entry: RawEntry<'_> = serde_json::from_str(raw.entry.get())
+        .map_err(|e| bad(format!("the entry is malformed: {e}")))?;
+    if entry.v != FORMAT_VERSION {
+        return Err(bad(format!("unknown entry format version {}", entry.v)));
     }
-    entry.submission.validate().map_err(|e| AuditFailure {
-        seq: at,
-        what: e.to_string(),
-    })?;
-    let content = match (&parsed.content, &entry.submission.content_commitment) {
-        (Some(c), _) => {
-            c.check_against(&entry.submission)
-                .map_err(|e| AuditFailure {
-                    seq: at,
-                    what: e.to_string(),
-                })?;
-            ContentState::Present
+    let submission: SubmissionRef<'_> = serde_json::from_str(entry.submission.get())
+        .map_err(|e| bad(format!("the submission is malformed: {e}")))?;
+    submission
+        .fields()
+        .validate()
+        .map_err(|e| bad(e.to_string()))?;
+    let operator = if OPERATOR_EVENTS.contains(&&*submission.event_type) {
+        Some(
+            serde_json::from_str::<Submission>(entry.submission.get())
+                .map_err(|e| bad(format!("the submission is malformed: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let prev = Hash::from_hex(&entry.prev)
+        .ok_or_else(|| bad("prev is not 64 lowercase hex digits".into()))?;
+    let recorded_at = timestamp::parse_utc(&entry.recorded_at)
+        .ok_or_else(|| bad("recorded_at is not an RFC 3339 UTC instant".into()))?;
+    let signature = entry::decode_signature(&entry.signature).map_err(|e| bad(e.to_string()))?;
+    let content = match (raw.content, &submission.content_commitment) {
+        (Some(raw_content), commitment) => {
+            let c: RawContent<'_> = serde_json::from_str(raw_content.get())
+                .map_err(|e| bad(format!("the content is malformed: {e}")))?;
+            let salt = BASE64
+                .decode(c.salt.as_bytes())
+                .ok()
+                .filter(|s| s.len() == 32)
+                .ok_or_else(|| bad("content.salt must be 32 bytes of standard base64".into()))?;
+            let digest = Hash::of_parts(&[CONTENT_DOMAIN, &salt, c.body.get().as_bytes()]);
+            match commitment {
+                None => return Err(bad(EntryError::UnexpectedContent.to_string())),
+                Some(expected) if digest.to_hex() != *expected => {
+                    return Err(bad(EntryError::ContentMismatch.to_string()))
+                }
+                Some(_) => ContentState::Present,
+            }
         }
         (None, Some(_)) => ContentState::Redacted,
         (None, None) => ContentState::None,
     };
+    let mut idempotency = [0u8; 16];
+    idempotency.copy_from_slice(
+        &Hash::of_parts(&[
+            submission.author.as_bytes(),
+            b"\n",
+            submission.idempotency_key.as_bytes(),
+        ])
+        .0[..16],
+    );
     Ok(Parsed {
-        hash: Hash::of(&bytes),
-        entry,
-        submission_hash,
+        seq: entry.seq,
+        prev,
+        recorded_at,
+        stream_version: entry.stream_version,
+        hash: Hash::of(raw.entry.get().as_bytes()),
+        submission_hash: Hash::of(entry.submission.get().as_bytes()),
         signature,
+        submission,
+        operator,
+        idempotency,
         content,
     })
 }
@@ -193,15 +241,14 @@ struct Replay {
 
 impl Replay {
     /// The checks that depend on order; returns the key the signature must verify with.
-    fn step(&mut self, p: &Parsed) -> Result<VerifyingKey, AuditFailure> {
+    fn step(&mut self, p: &Parsed<'_>) -> Result<VerifyingKey, AuditFailure> {
         let seq = self.next;
         let at = Some(seq);
-        let e = &p.entry;
-        let s = &e.submission;
-        if e.seq != seq {
+        let s = &p.submission;
+        if p.seq != seq {
             return fail(at, format!(
                 "the entry at this position says it is entry {}: entries are missing, duplicated or out of order",
-                e.seq
+                p.seq
             ));
         }
         if seq >= self.expected_size {
@@ -210,17 +257,17 @@ impl Replay {
                 self.expected_size
             ));
         }
-        if Hash::from_hex(&e.prev) != Some(self.prev) {
+        if p.prev != self.prev {
             return fail(
                 at,
                 if seq == 0 {
                     "prev must be 64 zeros for the first entry".to_string()
                 } else {
                     format!(
-                    "prev does not match the hash of entry {} (entry {} was altered, or this entry's prev)",
-                    seq - 1,
-                    seq - 1
-                )
+                        "prev does not match the hash of entry {} (entry {} was altered, or this entry's prev)",
+                        seq - 1,
+                        seq - 1
+                    )
                 },
             );
         }
@@ -233,28 +280,20 @@ impl Replay {
                 ),
             );
         }
-        let recorded = timestamp::parse_utc(&e.recorded_at).ok_or_else(|| AuditFailure {
-            seq: at,
-            what: "recorded_at is not an RFC 3339 UTC instant".into(),
-        })?;
-        if recorded < self.last_recorded {
+        if p.recorded_at < self.last_recorded {
             return fail(at, "recorded_at goes back in time");
         }
-        let expected_version = self.streams.get(&s.stream).map_or(1, |v| v + 1);
-        if e.stream_version != expected_version {
+        let expected_version = self.streams.get(&*s.stream).map_or(1, |v| v + 1);
+        if p.stream_version != expected_version {
             return fail(
                 at,
                 format!(
                 "stream {:?} should be at version {expected_version} here, but the entry says {}",
-                s.stream, e.stream_version
+                s.stream, p.stream_version
             ),
             );
         }
-        let mut id = [0u8; 16];
-        id.copy_from_slice(
-            &Hash::of_parts(&[s.author.as_bytes(), b"\n", s.idempotency_key.as_bytes()]).0[..16],
-        );
-        if !self.idempotency.insert(id) {
+        if !self.idempotency.insert(p.idempotency) {
             return fail(
                 at,
                 format!(
@@ -267,16 +306,20 @@ impl Replay {
             seq: at,
             what: e.to_string(),
         };
-        self.keyring.check(seq, s).map_err(keyed)?;
-        if OPERATOR_EVENTS.contains(&s.event_type.as_str()) {
-            // Validity of the signing key is judged before the entry's own change,
-            // except for the genesis entry, which registers the key that signs it.
-            if seq > 0 {
-                self.keyring
-                    .key_for(&s.author, &s.key_id, seq)
-                    .map_err(keyed)?;
+        match &p.operator {
+            Some(full) => {
+                self.keyring.check(seq, full).map_err(keyed)?;
+                // The signing key's validity is judged before the entry's own change,
+                // except for the genesis entry, which registers the key that signs it.
+                if seq > 0 {
+                    self.keyring
+                        .key_for(&s.author, &s.key_id, seq)
+                        .map_err(keyed)?;
+                }
+                self.keyring.apply(seq, full).map_err(keyed)?;
             }
-            self.keyring.apply(seq, s).map_err(keyed)?;
+            None if seq == 0 => return Err(keyed(crate::keyring::KeyringError::Genesis)),
+            None => {}
         }
         let key = self
             .keyring
@@ -315,13 +358,21 @@ impl Replay {
         };
         if let Some(present) = present {
             let next = self.authors.len() as u32;
-            let author = *self.author_index.entry(s.author.clone()).or_insert(next);
+            let author = *self
+                .author_index
+                .entry(s.author.to_string())
+                .or_insert(next);
             if author == next {
-                self.authors.push(s.author.clone());
+                self.authors.push(s.author.to_string());
             }
             self.with_content.insert(seq, (author, present));
         }
-        self.streams.insert(s.stream.clone(), e.stream_version);
+        match self.streams.get_mut(&*s.stream) {
+            Some(v) => *v = p.stream_version,
+            None => {
+                self.streams.insert(s.stream.to_string(), p.stream_version);
+            }
+        }
         let leaf = entry::entry_leaf(&p.hash);
         let wanted = &self.wanted;
         let found = &mut self.found;
@@ -338,7 +389,7 @@ impl Replay {
             }
         });
         self.prev = p.hash;
-        self.last_recorded = recorded;
+        self.last_recorded = p.recorded_at;
         self.next += 1;
         Ok(key)
     }
@@ -430,17 +481,25 @@ pub fn verify_export(
     let path = dir.join("entries.jsonl");
     let file = std::fs::File::open(&path)
         .or_else(|e| fail(None, format!("cannot read {}: {e}", path.display())))?;
-    let mut reader = BufReader::with_capacity(8 << 20, file);
+    let mut reader = LineReader {
+        reader: file,
+        carry: Vec::new(),
+        eof: false,
+    };
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(1);
-    let mut lines: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+    let mut block = Vec::with_capacity(BLOCK + (1 << 20));
     loop {
-        lines.clear();
-        read_lines(&mut reader, &mut lines, CHUNK)
+        reader
+            .next_block(&mut block)
             .or_else(|e| fail(Some(replay.next), format!("cannot read entries.jsonl: {e}")))?;
-        if lines.is_empty() {
+        if block.is_empty() {
             break;
+        }
+        let mut lines: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
+        if block.last() == Some(&b'\n') {
+            lines.pop();
         }
         let base = replay.next;
         let parsed = parallel_parse(base, &lines, threads)?;
@@ -566,34 +625,51 @@ pub fn verify_export(
     })
 }
 
-fn read_lines(
-    reader: &mut impl BufRead,
-    lines: &mut Vec<Vec<u8>>,
-    max: usize,
-) -> std::io::Result<()> {
-    while lines.len() < max {
-        let mut line = Vec::with_capacity(1600);
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        } else {
-            // A last line without its newline: a truncated file, refused by the form check.
-            line.push(0);
-        }
-        lines.push(line);
-    }
-    Ok(())
+/// Reads `entries.jsonl` in blocks of whole lines, so lines are slices, not copies.
+struct LineReader<R> {
+    reader: R,
+    /// The start of a line that the previous block cut off.
+    carry: Vec<u8>,
+    eof: bool,
 }
 
-fn parallel_parse(
+impl<R: Read> LineReader<R> {
+    /// Fills `block` with about [`BLOCK`] bytes of whole lines (the file's last line is
+    /// passed on even without its newline, so the form check can refuse it).
+    fn next_block(&mut self, block: &mut Vec<u8>) -> std::io::Result<()> {
+        block.clear();
+        block.append(&mut self.carry);
+        while !self.eof && block.len() < BLOCK {
+            let start = block.len();
+            block.resize(start + (1 << 20), 0);
+            let n = self.reader.read(&mut block[start..])?;
+            block.truncate(start + n);
+            self.eof = n == 0;
+        }
+        if !self.eof {
+            match block.iter().rposition(|&b| b == b'\n') {
+                Some(end) => {
+                    self.carry = block[end + 1..].to_vec();
+                    block.truncate(end + 1);
+                }
+                // One line longer than a block: keep reading into it.
+                None => {
+                    self.carry = std::mem::take(block);
+                    return self.next_block(block);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parallel_parse<'a>(
     base: u64,
-    lines: &[Vec<u8>],
+    lines: &[&'a [u8]],
     threads: usize,
-) -> Result<Vec<Result<Parsed, AuditFailure>>, AuditFailure> {
+) -> Result<Vec<Result<Parsed<'a>, AuditFailure>>, AuditFailure> {
     let per = lines.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Result<Parsed, AuditFailure>>, AuditFailure>> =
+    let results: Vec<Result<Vec<Result<Parsed<'a>, AuditFailure>>, AuditFailure>> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = lines
                 .chunks(per)
@@ -636,10 +712,7 @@ fn verify_signatures(
         .iter()
         .map(|p| entry::submission_message(&p.submission_hash))
         .collect();
-    let signatures: Vec<Signature> = parsed
-        .iter()
-        .map(|p| Signature::from_bytes(&p.signature))
-        .collect();
+    let signatures: Vec<[u8; 64]> = parsed.iter().map(|p| p.signature).collect();
     let per = parsed.len().div_ceil(threads).max(1);
     let bad: Option<u64> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..parsed.len())
@@ -653,11 +726,14 @@ fn verify_signatures(
                 );
                 scope.spawn(move || {
                     let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-                    if ed25519_dalek::verify_batch(&refs, signatures, keys).is_ok() {
+                    if batch_verify::verify_batch(&refs, signatures, keys) {
                         return None;
                     }
                     (0..refs.len())
-                        .find(|&i| keys[i].verify_strict(refs[i], &signatures[i]).is_err())
+                        .find(|&i| {
+                            let signature = Signature::from_bytes(&signatures[i]);
+                            keys[i].verify_strict(refs[i], &signature).is_err()
+                        })
                         .map(|i| (start + i) as u64)
                         // The batch failed but every single check passed: treat as bad.
                         .or(Some(start as u64))
@@ -676,7 +752,7 @@ fn verify_signatures(
                 Some(base + i),
                 format!(
                     "the author signature does not verify against {}'s key {}",
-                    p.entry.submission.author, p.entry.submission.key_id
+                    p.submission.author, p.submission.key_id
                 ),
             )
         }

@@ -48,6 +48,216 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
     Ok(value)
 }
 
+/// Deepest nesting `check_canonical` accepts; deeper input is refused, not recursed into.
+const MAX_DEPTH: usize = 64;
+
+/// Checks that `bytes` are exactly the JCS form of some JSON value this ledger accepts,
+/// in one pass and without building the value: no whitespace, members strictly ordered
+/// by UTF-16 code units (so no duplicates), strings escaped exactly as JCS writes them,
+/// integers only, written the one JCS way. The offline auditor runs this on every line.
+pub fn check_canonical(bytes: &[u8]) -> Result<(), CanonicalError> {
+    // UTF-8 is checked once for the whole input; the scanner below only ever splits it
+    // at ASCII bytes, so every string it sees is valid UTF-8 too.
+    std::str::from_utf8(bytes).map_err(|_| CanonicalError::NotCanonical)?;
+    let mut checker = Checker { bytes, at: 0 };
+    checker.value(0)?;
+    if checker.at != bytes.len() {
+        return Err(CanonicalError::NotCanonical);
+    }
+    Ok(())
+}
+
+struct Checker<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Checker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), CanonicalError> {
+        if self.bytes[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err(CanonicalError::NotCanonical)
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), CanonicalError> {
+        if depth > MAX_DEPTH {
+            return Err(CanonicalError::NotCanonical);
+        }
+        match self.peek() {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.integer(),
+            _ => Err(CanonicalError::NotCanonical),
+        }
+    }
+
+    fn integer(&mut self) -> Result<(), CanonicalError> {
+        let start = self.at;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.at += 1;
+        }
+        let digits_start = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        let digits = &self.bytes[digits_start..self.at];
+        let leading_zero = digits.len() > 1 && digits[0] == b'0';
+        if digits.is_empty() || leading_zero || (negative && digits == b"0") {
+            return Err(CanonicalError::NotCanonical);
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) || digits.len() > 16 {
+            return Err(CanonicalError::UnsupportedNumber {
+                path: format!("byte {start}"),
+                number: String::from_utf8_lossy(&self.bytes[start..self.at]).into_owned(),
+            });
+        }
+        let magnitude: i64 = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or(CanonicalError::NotCanonical)?;
+        if magnitude > MAX_SAFE_INTEGER {
+            return Err(CanonicalError::UnsupportedNumber {
+                path: format!("byte {start}"),
+                number: String::from_utf8_lossy(&self.bytes[start..self.at]).into_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a string and returns its UTF-16 code units when it is a member name.
+    fn string(&mut self) -> Result<std::ops::Range<usize>, CanonicalError> {
+        self.at += 1; // the opening quote
+        let start = self.at;
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(CanonicalError::NotCanonical);
+            };
+            match b {
+                b'"' => {
+                    let range = start..self.at;
+                    self.at += 1;
+                    return Ok(range);
+                }
+                b'\\' => {
+                    let escape = self.bytes.get(self.at + 1).copied();
+                    match escape {
+                        Some(b'"' | b'\\' | b'b' | b't' | b'n' | b'f' | b'r') => self.at += 2,
+                        Some(b'u') => {
+                            // Only control characters without a short form are written \u00xx.
+                            let hex = self
+                                .bytes
+                                .get(self.at + 2..self.at + 6)
+                                .ok_or(CanonicalError::NotCanonical)?;
+                            let lower = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+                            if hex[0] != b'0'
+                                || hex[1] != b'0'
+                                || !hex[2..].iter().all(|&c| lower(c))
+                            {
+                                return Err(CanonicalError::NotCanonical);
+                            }
+                            let code = u8::from_str_radix(
+                                std::str::from_utf8(&hex[2..]).unwrap_or("zz"),
+                                16,
+                            )
+                            .map_err(|_| CanonicalError::NotCanonical)?;
+                            if code >= 0x20 || matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                return Err(CanonicalError::NotCanonical);
+                            }
+                            self.at += 6;
+                        }
+                        _ => return Err(CanonicalError::NotCanonical),
+                    }
+                }
+                0x00..=0x1f => return Err(CanonicalError::NotCanonical),
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), CanonicalError> {
+        self.at += 1;
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            self.value(depth + 1)?;
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(CanonicalError::NotCanonical),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<(), CanonicalError> {
+        self.at += 1;
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        let mut previous: Option<std::ops::Range<usize>> = None;
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(CanonicalError::NotCanonical);
+            }
+            let range = self.string()?;
+            if let Some(p) = previous {
+                let ordered = compare_names(&self.bytes[p], &self.bytes[range.clone()])?;
+                if ordered != std::cmp::Ordering::Less {
+                    return Err(CanonicalError::NotCanonical);
+                }
+            }
+            previous = Some(range);
+            if self.peek() != Some(b':') {
+                return Err(CanonicalError::NotCanonical);
+            }
+            self.at += 1;
+            self.value(depth + 1)?;
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(CanonicalError::NotCanonical),
+            }
+        }
+    }
+}
+
+fn unescaped_name(raw: &[u8]) -> Result<std::borrow::Cow<'_, str>, CanonicalError> {
+    let raw = std::str::from_utf8(raw).map_err(|_| CanonicalError::NotCanonical)?;
+    if !raw.contains('\\') {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    serde_json::from_str::<String>(&format!("\"{raw}\""))
+        .map(std::borrow::Cow::Owned)
+        .map_err(|_| CanonicalError::NotCanonical)
+}
+
+/// Orders two member names (their raw, canonically escaped content) by UTF-16 code
+/// units, without allocating for the usual names that have no escapes.
+fn compare_names(a: &[u8], b: &[u8]) -> Result<std::cmp::Ordering, CanonicalError> {
+    let (a, b) = (unescaped_name(a)?, unescaped_name(b)?);
+    Ok(a.encode_utf16().cmp(b.encode_utf16()))
+}
+
 fn write_value(value: &Value, out: &mut Vec<u8>, path: &mut String) -> Result<(), CanonicalError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
@@ -196,6 +406,59 @@ mod tests {
         );
         assert!(to_canonical(&json!(9_007_199_254_740_992_i64)).is_err());
         assert!(to_canonical(&json!(-9_007_199_254_740_991_i64)).is_ok());
+    }
+
+    #[test]
+    fn the_one_pass_checker_agrees_with_the_encoder() {
+        let samples = [
+            json!({"\u{20ac}": 1, "\r": [true, false, null], "1": {"a": "x\u{1}\ty/\u{7f}"}, "\u{1f600}": -42, "\u{fb33}": ""}),
+            json!([]),
+            json!({}),
+            json!("\"\\\u{8}\u{c}\n\r\t\u{1f}"),
+            json!(9_007_199_254_740_991_i64),
+            json!([0, -1, 10, [[{"b": 1, "a": 2}]]]),
+        ];
+        for v in samples {
+            let bytes = to_canonical(&v).unwrap();
+            check_canonical(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(&bytes)));
+        }
+        let refused: [&[u8]; 20] = [
+            b"{\"b\":1,\"a\":2}",
+            b"{\"a\":1,\"a\":1}",
+            b"{ \"a\":1}",
+            b"[1 ,2]",
+            b"01",
+            b"-0",
+            b"1.0",
+            b"1e3",
+            b"9007199254740992",
+            b"\"\\u0041\"",
+            b"\"\\/\"",
+            b"\"\\u000a\"",
+            b"\"\\u001F\"",
+            b"\"\x01\"",
+            b"\"\xff\"",
+            b"tru",
+            b"[1,]",
+            b"{\"a\"}",
+            b"\"abc",
+            b"1 ",
+        ];
+        for bad in refused {
+            assert!(
+                check_canonical(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert!(
+                parse_canonical(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(check_canonical(deep.as_bytes()).is_err());
     }
 
     #[test]

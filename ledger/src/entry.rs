@@ -17,7 +17,9 @@ use crate::timestamp;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// The entry format version, the `v` member of every entry.
 pub const FORMAT_VERSION: u64 = 1;
@@ -90,59 +92,22 @@ pub struct Submission {
 impl Submission {
     /// Checks every field's form (not its meaning, which the domain layer owns).
     pub fn validate(&self) -> Result<(), EntryError> {
-        crate::keys::check_key_name(&self.author)
-            .map_err(|_| field("author", "must be 1-64 of a-z 0-9 . - _ /"))?;
-        if let Some(c) = &self.content_commitment {
-            Hash::from_hex(c).ok_or_else(|| field("content_commitment", "not 64 lowercase hex"))?;
+        self.view_fields(self.payload.is_object()).validate()
+    }
+
+    fn view_fields(&self, payload_is_object: bool) -> SubmissionFields<'_> {
+        SubmissionFields {
+            author: &self.author,
+            content_commitment: self.content_commitment.as_deref(),
+            event_type: &self.event_type,
+            event_version: self.event_version,
+            idempotency_key: &self.idempotency_key,
+            key_id: &self.key_id,
+            occurred_at: &self.occurred_at,
+            payload_is_object,
+            redacts: &self.redacts,
+            stream: &self.stream,
         }
-        let printable = |s: &str| !s.is_empty() && !s.chars().any(char::is_control);
-        if !printable(&self.event_type)
-            || self.event_type.len() > MAX_EVENT_TYPE_LEN
-            || !self.event_type.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(field(
-                "event_type",
-                "must be 1-100 ASCII letters and digits",
-            ));
-        }
-        if self.event_version == 0 {
-            return Err(field("event_version", "starts at 1"));
-        }
-        if !printable(&self.idempotency_key) || self.idempotency_key.len() > MAX_IDEMPOTENCY_KEY_LEN
-        {
-            return Err(field(
-                "idempotency_key",
-                "must be 1-200 bytes without control characters",
-            ));
-        }
-        if self.key_id.len() != 8
-            || hex::decode(&self.key_id).is_err()
-            || self.key_id != self.key_id.to_lowercase()
-        {
-            return Err(field("key_id", "must be 8 lowercase hex digits"));
-        }
-        if timestamp::parse_utc(&self.occurred_at).is_none() {
-            return Err(field(
-                "occurred_at",
-                "must be an RFC 3339 UTC instant such as 2026-11-23T09:30:00Z",
-            ));
-        }
-        if !self.payload.is_object() {
-            return Err(field("payload", "must be a JSON object"));
-        }
-        if !printable(&self.stream) || self.stream.len() > MAX_STREAM_LEN {
-            return Err(field(
-                "stream",
-                "must be 1-200 bytes without control characters",
-            ));
-        }
-        if self.redacts.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(field(
-                "redacts",
-                "must be strictly increasing sequence numbers",
-            ));
-        }
-        Ok(())
     }
 
     /// The RFC 8785 bytes the author signs (through their hash). Written member by
@@ -207,6 +172,142 @@ fn write_integer(n: u64, out: &mut Vec<u8>) -> Result<(), EntryError> {
     }
     out.extend_from_slice(n.to_string().as_bytes());
     Ok(())
+}
+
+/// The fields of a submission that are checked for form, borrowed from either an owned
+/// [`Submission`] or one read straight from canonical bytes ([`SubmissionRef`]).
+pub struct SubmissionFields<'a> {
+    pub author: &'a str,
+    pub content_commitment: Option<&'a str>,
+    pub event_type: &'a str,
+    pub event_version: u64,
+    pub idempotency_key: &'a str,
+    pub key_id: &'a str,
+    pub occurred_at: &'a str,
+    pub payload_is_object: bool,
+    pub redacts: &'a [u64],
+    pub stream: &'a str,
+}
+
+impl SubmissionFields<'_> {
+    /// Checks every field's form (not its meaning, which the domain layer owns).
+    pub fn validate(&self) -> Result<(), EntryError> {
+        crate::keys::check_key_name(self.author)
+            .map_err(|_| field("author", "must be 1-64 of a-z 0-9 . - _ /"))?;
+        if let Some(c) = self.content_commitment {
+            Hash::from_hex(c).ok_or_else(|| field("content_commitment", "not 64 lowercase hex"))?;
+        }
+        let printable = |s: &str| !s.is_empty() && !s.chars().any(char::is_control);
+        if !printable(self.event_type)
+            || self.event_type.len() > MAX_EVENT_TYPE_LEN
+            || !self.event_type.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(field(
+                "event_type",
+                "must be 1-100 ASCII letters and digits",
+            ));
+        }
+        if self.event_version == 0 {
+            return Err(field("event_version", "starts at 1"));
+        }
+        if !printable(self.idempotency_key) || self.idempotency_key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        {
+            return Err(field(
+                "idempotency_key",
+                "must be 1-200 bytes without control characters",
+            ));
+        }
+        if self.key_id.len() != 8
+            || hex::decode(self.key_id).is_err()
+            || self.key_id != self.key_id.to_lowercase()
+        {
+            return Err(field("key_id", "must be 8 lowercase hex digits"));
+        }
+        if timestamp::parse_utc(self.occurred_at).is_none() {
+            return Err(field(
+                "occurred_at",
+                "must be an RFC 3339 UTC instant such as 2026-11-23T09:30:00Z",
+            ));
+        }
+        if !self.payload_is_object {
+            return Err(field("payload", "must be a JSON object"));
+        }
+        if !printable(self.stream) || self.stream.len() > MAX_STREAM_LEN {
+            return Err(field(
+                "stream",
+                "must be 1-200 bytes without control characters",
+            ));
+        }
+        if self.redacts.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(field(
+                "redacts",
+                "must be strictly increasing sequence numbers",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A submission read from canonical bytes without copying: strings borrowed where they
+/// have no escapes, the payload left as its raw canonical text. The auditor uses it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionRef<'a> {
+    #[serde(borrow)]
+    pub author: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "present_string")]
+    pub content_commitment: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub event_type: Cow<'a, str>,
+    pub event_version: u64,
+    #[serde(borrow)]
+    pub idempotency_key: Cow<'a, str>,
+    #[serde(borrow)]
+    pub key_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub occurred_at: Cow<'a, str>,
+    #[serde(borrow)]
+    pub origin: Cow<'a, str>,
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+    #[serde(default, deserialize_with = "non_empty_list")]
+    pub redacts: Vec<u64>,
+    #[serde(borrow)]
+    pub stream: Cow<'a, str>,
+}
+
+impl SubmissionRef<'_> {
+    pub fn fields(&self) -> SubmissionFields<'_> {
+        SubmissionFields {
+            author: &self.author,
+            content_commitment: self.content_commitment.as_deref(),
+            event_type: &self.event_type,
+            event_version: self.event_version,
+            idempotency_key: &self.idempotency_key,
+            key_id: &self.key_id,
+            occurred_at: &self.occurred_at,
+            payload_is_object: self.payload.get().starts_with('{'),
+            redacts: &self.redacts,
+            stream: &self.stream,
+        }
+    }
+}
+
+/// An optional member that, when present, must be a string: the canonical form omits
+/// an absent commitment rather than writing `null`.
+fn present_string<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    <Cow<'de, str> as Deserialize>::deserialize(d).map(Some)
+}
+
+/// An optional list that, when present, is not empty: the canonical form omits it.
+fn non_empty_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    let list = Vec::<u64>::deserialize(d)?;
+    if list.is_empty() {
+        return Err(serde::de::Error::custom("redacts is omitted, never empty"));
+    }
+    Ok(list)
 }
 
 /// The exact message an author's Ed25519 key signs for a submission.

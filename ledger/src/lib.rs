@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod batch_verify;
 pub mod canonical;
 pub mod checkpoint;
 pub mod entry;
