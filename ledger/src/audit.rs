@@ -481,18 +481,32 @@ pub fn verify_export(
     let path = dir.join("entries.jsonl");
     let file = std::fs::File::open(&path)
         .or_else(|e| fail(None, format!("cannot read {}: {e}", path.display())))?;
-    let mut reader = LineReader {
-        reader: file,
-        carry: Vec::new(),
-        eof: false,
-    };
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(1);
-    let mut block = Vec::with_capacity(BLOCK + (1 << 20));
-    loop {
-        reader
-            .next_block(&mut block)
+    // Blocks are read on their own thread, one ahead of the one being verified.
+    let (blocks, incoming) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
+    std::thread::spawn(move || {
+        let mut reader = LineReader {
+            reader: file,
+            carry: Vec::new(),
+            eof: false,
+        };
+        loop {
+            let mut block = Vec::with_capacity(BLOCK + (1 << 20));
+            let read = reader.next_block(&mut block);
+            let done = read.is_err() || block.is_empty();
+            // A closed channel means the audit ended early; stop reading.
+            if blocks.send(read.map(|()| block)).is_err() || done {
+                break;
+            }
+        }
+    });
+    // A block's signatures are checked in the background while the next block is read
+    // and parsed, so both cores stay busy.
+    let mut signatures_in_flight: Option<SignatureJob> = None;
+    for block in incoming {
+        let block = block
             .or_else(|e| fail(Some(replay.next), format!("cannot read entries.jsonl: {e}")))?;
         if block.is_empty() {
             break;
@@ -534,14 +548,23 @@ pub fn verify_export(
             }
         }
         let broken = broken.or(line_failure);
-        // Signatures of the entries before a sequential failure come first, so the
-        // failure reported is always the one with the lowest sequence number.
-        verify_signatures(base, &parsed[..keys.len()], &keys, threads)?;
+        // Failures are reported lowest sequence number first: the previous block's
+        // signatures, then this block's signatures before a failure, then the failure.
+        if let Some(job) = signatures_in_flight.take() {
+            job.finish()?;
+            progress.advanced(base);
+        }
+        let job = SignatureJob::spawn(base, &parsed[..keys.len()], keys, threads);
         if let Some(failure) = broken {
+            job.finish()?;
             return Err(failure);
         }
-        progress.advanced(replay.next);
+        signatures_in_flight = Some(job);
     }
+    if let Some(job) = signatures_in_flight.take() {
+        job.finish()?;
+    }
+    progress.advanced(replay.next);
 
     if replay.next < checkpoint.size {
         return fail(
@@ -700,63 +723,66 @@ fn parallel_parse<'a>(
     Ok(all)
 }
 
-/// Batch-verifies the chunk's author signatures on all cores; on a failed batch, checks
-/// one by one to name the first bad signature.
-fn verify_signatures(
+/// The author signatures of one block, being batch-verified on background threads.
+struct SignatureJob {
     base: u64,
-    parsed: &[Parsed],
-    keys: &[VerifyingKey],
-    threads: usize,
-) -> Result<(), AuditFailure> {
-    let messages: Vec<Vec<u8>> = parsed
-        .iter()
-        .map(|p| entry::submission_message(&p.submission_hash))
-        .collect();
-    let signatures: Vec<[u8; 64]> = parsed.iter().map(|p| p.signature).collect();
-    let per = parsed.len().div_ceil(threads).max(1);
-    let bad: Option<u64> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parsed.len())
-            .step_by(per)
-            .map(|start| {
-                let end = (start + per).min(parsed.len());
-                let (messages, signatures, keys) = (
-                    &messages[start..end],
-                    &signatures[start..end],
-                    &keys[start..end],
-                );
-                scope.spawn(move || {
-                    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-                    if batch_verify::verify_batch(&refs, signatures, keys) {
-                        return None;
-                    }
-                    (0..refs.len())
-                        .find(|&i| {
-                            let signature = Signature::from_bytes(&signatures[i]);
-                            keys[i].verify_strict(refs[i], &signature).is_err()
-                        })
-                        .map(|i| (start + i) as u64)
-                        // The batch failed but every single check passed: treat as bad.
-                        .or(Some(start as u64))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().unwrap_or(Some(0)))
-            .min()
-    });
-    match bad {
-        Some(i) => {
-            let p = &parsed[i as usize];
-            fail(
-                Some(base + i),
-                format!(
-                    "the author signature does not verify against {}'s key {}",
-                    p.submission.author, p.submission.key_id
-                ),
-            )
+    parts: Vec<std::thread::JoinHandle<Option<usize>>>,
+}
+
+impl SignatureJob {
+    /// Starts verifying `parsed[i]`'s signature against `keys[i]`, split over threads.
+    fn spawn(
+        base: u64,
+        parsed: &[Parsed<'_>],
+        keys: Vec<VerifyingKey>,
+        threads: usize,
+    ) -> SignatureJob {
+        let per = parsed.len().div_ceil(threads).max(1);
+        let mut parts = Vec::new();
+        let mut keys = keys.into_iter();
+        for (n, chunk) in parsed.chunks(per).enumerate() {
+            let messages: Vec<Vec<u8>> = chunk
+                .iter()
+                .map(|p| entry::submission_message(&p.submission_hash))
+                .collect();
+            let signatures: Vec<[u8; 64]> = chunk.iter().map(|p| p.signature).collect();
+            let keys: Vec<VerifyingKey> = keys.by_ref().take(chunk.len()).collect();
+            let offset = n * per;
+            parts.push(std::thread::spawn(move || {
+                let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+                if batch_verify::verify_batch(&refs, &signatures, &keys) {
+                    return None;
+                }
+                (0..refs.len())
+                    .find(|&i| {
+                        let signature = Signature::from_bytes(&signatures[i]);
+                        keys[i].verify_strict(refs[i], &signature).is_err()
+                    })
+                    // The batch failed but every single check passed: treat the
+                    // first as bad rather than pass anything unproven.
+                    .or(Some(0))
+                    .map(|i| offset + i)
+            }));
         }
-        None => Ok(()),
+        SignatureJob { base, parts }
+    }
+
+    /// Waits for the check; names the first entry whose signature does not verify.
+    fn finish(self) -> Result<(), AuditFailure> {
+        let mut first_bad: Option<usize> = None;
+        for part in self.parts {
+            let bad = part.join().unwrap_or(Some(0));
+            if let Some(i) = bad {
+                first_bad = Some(first_bad.map_or(i, |f| f.min(i)));
+            }
+        }
+        match first_bad {
+            Some(i) => fail(
+                Some(self.base + i as u64),
+                "the author signature does not verify against the key the log says was valid for this entry",
+            ),
+            None => Ok(()),
+        }
     }
 }
 

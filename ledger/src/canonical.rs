@@ -254,6 +254,11 @@ fn unescaped_name(raw: &[u8]) -> Result<std::borrow::Cow<'_, str>, CanonicalErro
 /// Orders two member names (their raw, canonically escaped content) by UTF-16 code
 /// units, without allocating for the usual names that have no escapes.
 fn compare_names(a: &[u8], b: &[u8]) -> Result<std::cmp::Ordering, CanonicalError> {
+    // Plain ASCII names (nearly all) order the same by bytes as by UTF-16 code units.
+    let plain = |n: &[u8]| n.iter().all(|&c| c < 0x80 && c != b'\\');
+    if plain(a) && plain(b) {
+        return Ok(a.cmp(b));
+    }
     let (a, b) = (unescaped_name(a)?, unescaped_name(b)?);
     Ok(a.encode_utf16().cmp(b.encode_utf16()))
 }

@@ -131,6 +131,37 @@ pub async fn concurrent_appends_are_gapless_and_receipts_verify(store: AnyStore)
     assert_eq!(size, 203);
 }
 
+pub async fn a_second_writer_is_detected_and_nothing_is_lost(store: AnyStore) {
+    let f = open(store.clone()).await;
+    let key = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
+    let other = Ledger::open(store, key, PipelineConfig::default())
+        .await
+        .unwrap();
+    let first = f
+        .ledger
+        .append(request(&f.police, "w/1", "w1", ExpectedVersion::Any, None))
+        .await
+        .unwrap();
+    // The second writer's view is stale: its batch must be refused, not interleaved.
+    let stale = other
+        .append(request(&f.police, "w/2", "w2", ExpectedVersion::Any, None))
+        .await;
+    assert!(
+        matches!(stale, Err(AppendError::NotCommitted(_))),
+        "{stale:?}"
+    );
+    // It reloads the head and goes on; the log stays gapless and verifiable.
+    let retried = other
+        .append(request(&f.police, "w/2", "w2", ExpectedVersion::Any, None))
+        .await
+        .unwrap();
+    assert_eq!(retried.seq, first.seq + 1);
+    let out = tempfile::tempdir().unwrap();
+    export(&f, out.path()).await;
+    let report = audit::verify_export(out.path(), None, &mut ()).unwrap();
+    assert_eq!(report.entries, first.seq + 2);
+}
+
 pub async fn expected_versions_are_enforced(store: AnyStore) {
     let f = open(store).await;
     let first = f
@@ -593,6 +624,7 @@ macro_rules! both_backends {
 
 both_backends!(
     concurrent_appends_are_gapless_and_receipts_verify,
+    a_second_writer_is_detected_and_nothing_is_lost,
     expected_versions_are_enforced,
     idempotent_retries_return_the_original_receipt,
     proofs_hold_for_any_entry_and_any_two_sizes,

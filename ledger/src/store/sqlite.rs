@@ -148,21 +148,24 @@ impl LedgerStore for SqliteStore {
         let Some(last) = batch.entries.last() else {
             return Ok(());
         };
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let size: i64 = sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = ?")
-            .bind(batch.chain_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let size = to_u64(size, "size")?;
-        if size != batch.base_size {
-            return Err(StoreError::HeadMoved {
-                expected: batch.base_size,
-                found: size,
-            });
-        }
+        // The whole batch is one multi-statement query: three round trips to SQLite's
+        // thread (BEGIN, the batch, COMMIT) whatever the batch holds. Anonymous `?`
+        // parameters number on across the statements.
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE chain_heads SET size = ");
+        q.push_bind(to_i64(batch.new_size()))
+            .push(", last_entry_hash = ")
+            .push_bind(last.hash.0.as_slice())
+            .push(", last_recorded_at = ")
+            .push_bind(batch.last_recorded_at.as_str())
+            .push(" WHERE chain_id = ")
+            .push_bind(batch.chain_id)
+            .push(" AND size = ")
+            .push_bind(to_i64(batch.base_size))
+            .push(";");
+        let mut expected_rows = 1u64;
         for rows in batch.entries.chunks(ROWS_PER_INSERT) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
+            q.push(
+                " INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
                  stream_version, idempotency_key, submission_hash) ",
             );
             q.push_values(rows, |mut b, e| {
@@ -177,10 +180,8 @@ impl LedgerStore for SqliteStore {
                     .push_bind(e.idempotency_key.as_str())
                     .push_bind(e.submission_hash.0.as_slice());
             });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
+            q.push(";");
+            expected_rows += rows.len() as u64;
         }
         let with_content: Vec<_> = batch
             .entries
@@ -188,65 +189,79 @@ impl LedgerStore for SqliteStore {
             .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
             .collect();
         for rows in with_content.chunks(ROWS_PER_INSERT) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO contents (chain_id, seq, salt, body) ");
+            q.push(" INSERT INTO contents (chain_id, seq, salt, body) ");
             q.push_values(rows, |mut b, (seq, (salt, body))| {
                 b.push_bind(batch.chain_id)
                     .push_bind(to_i64(*seq))
                     .push_bind(salt.as_str())
                     .push_bind(body.as_slice());
             });
-            q.build().execute(&mut *tx).await?;
+            q.push(";");
+            expected_rows += rows.len() as u64;
         }
         for rows in batch.nodes.chunks(ROWS_PER_INSERT * 2) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO tree_nodes (chain_id, level, idx, hash) ");
+            q.push(" INSERT INTO tree_nodes (chain_id, level, idx, hash) ");
             q.push_values(rows, |mut b, (id, hash)| {
                 b.push_bind(batch.chain_id)
                     .push_bind(i64::from(id.level))
                     .push_bind(to_i64(id.index))
                     .push_bind(hash.0.as_slice());
             });
-            q.build().execute(&mut *tx).await?;
+            q.push(";");
+            expected_rows += rows.len() as u64;
         }
-        sqlx::query("INSERT INTO checkpoints (chain_id, tree_size, note) VALUES (?, ?, ?)")
-            .bind(batch.chain_id)
-            .bind(to_i64(batch.new_size()))
-            .bind(batch.checkpoint_note.as_str())
-            .execute(&mut *tx)
-            .await?;
+        q.push(" INSERT INTO checkpoints (chain_id, tree_size, note) VALUES (")
+            .push_bind(batch.chain_id)
+            .push(", ")
+            .push_bind(to_i64(batch.new_size()))
+            .push(", ")
+            .push_bind(batch.checkpoint_note.as_str())
+            .push(");");
+        expected_rows += 1;
         for key in &batch.keys {
-            sqlx::query(
-                "INSERT INTO signing_keys (chain_id, partner, key_id, verifier_key, custody, from_seq, until_seq) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (chain_id, partner, key_id) DO UPDATE SET until_seq = excluded.until_seq",
-            )
-            .bind(batch.chain_id)
-            .bind(key.partner.as_str())
-            .bind(key.key_id.as_str())
-            .bind(key.verifier_key.as_str())
-            .bind(key.custody.as_str())
-            .bind(to_i64(key.from_seq))
-            .bind(key.until_seq.map(to_i64))
-            .execute(&mut *tx)
-            .await?;
+            q.push(
+                " INSERT INTO signing_keys (chain_id, partner, key_id, verifier_key, custody, from_seq, until_seq) VALUES (",
+            );
+            let mut values = q.separated(", ");
+            values
+                .push_bind(batch.chain_id)
+                .push_bind(key.partner.as_str())
+                .push_bind(key.key_id.as_str())
+                .push_bind(key.verifier_key.as_str())
+                .push_bind(key.custody.as_str())
+                .push_bind(to_i64(key.from_seq))
+                .push_bind(key.until_seq.map(to_i64));
+            q.push(") ON CONFLICT (chain_id, partner, key_id) DO UPDATE SET until_seq = excluded.until_seq;");
+            expected_rows += 1;
         }
         for seq in &batch.redactions {
-            sqlx::query("DELETE FROM contents WHERE chain_id = ? AND seq = ?")
-                .bind(batch.chain_id)
-                .bind(to_i64(*seq))
-                .execute(&mut *tx)
-                .await?;
+            // Not counted: a target whose content an earlier entry already removed.
+            q.push(" DELETE FROM contents WHERE chain_id = ")
+                .push_bind(batch.chain_id)
+                .push(" AND seq = ")
+                .push_bind(to_i64(*seq))
+                .push(";");
         }
-        sqlx::query(
-            "UPDATE chain_heads SET size = ?, last_entry_hash = ?, last_recorded_at = ? WHERE chain_id = ?",
-        )
-        .bind(to_i64(batch.new_size()))
-        .bind(last.hash.0.as_slice())
-        .bind(batch.last_recorded_at.as_str())
-        .bind(batch.chain_id)
-        .execute(&mut *tx)
-        .await?;
+
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = q
+            .build()
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let deleted = done.rows_affected().checked_sub(expected_rows);
+        if deleted.is_none_or(|d| d > batch.redactions.len() as u64) {
+            // Only the head UPDATE can match no row: another writer moved the head.
+            let found: i64 = sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = ?")
+                .bind(batch.chain_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Err(StoreError::HeadMoved {
+                expected: batch.base_size,
+                found: to_u64(found, "size")?,
+            });
+        }
         tx.commit().await?;
         if !batch.redactions.is_empty() {
             // The WAL still holds the pages as they were before the delete; fold it into
