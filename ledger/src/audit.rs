@@ -15,6 +15,7 @@ use crate::canonical;
 use crate::checkpoint::{Checkpoint, SignedNote};
 use crate::entry::{
     self, EntryError, Submission, SubmissionRef, CONTENT_DOMAIN, FORMAT_VERSION, LEDGER_AUTHOR,
+    SUBMISSION_DOMAIN,
 };
 use crate::hash::Hash;
 use crate::keyring::{KeyRecord, Keyring, OPERATOR_EVENTS};
@@ -30,6 +31,15 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
+
+/// Signatures batch-verified together on one background thread.
+const SIGNATURE_JOB: usize = 2048;
+
+/// Length of the message an author signs: the domain prefix and a SHA-256 digest.
+const MESSAGE_LEN: usize = SUBMISSION_DOMAIN.len() + 32;
+
+/// Signature jobs that may be in flight at once.
+const MAX_SIGNATURE_JOBS: usize = 8;
 
 /// Bytes of `entries.jsonl` handled per parallel step (about ten thousand entries).
 const BLOCK: usize = 16 << 20;
@@ -182,7 +192,7 @@ fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
             let digest = Hash::of_parts(&[CONTENT_DOMAIN, &salt, c.body.get().as_bytes()]);
             match commitment {
                 None => return Err(bad(EntryError::UnexpectedContent.to_string())),
-                Some(expected) if digest.to_hex() != *expected => {
+                Some(expected) if Hash::from_hex(expected) != Some(digest) => {
                     return Err(bad(EntryError::ContentMismatch.to_string()))
                 }
                 Some(_) => ContentState::Present,
@@ -283,7 +293,8 @@ impl Replay {
         if p.recorded_at < self.last_recorded {
             return fail(at, "recorded_at goes back in time");
         }
-        let expected_version = self.streams.get(&*s.stream).map_or(1, |v| v + 1);
+        let current = self.streams.get_mut(&*s.stream);
+        let expected_version = current.as_ref().map_or(1, |v| **v + 1);
         if p.stream_version != expected_version {
             return fail(
                 at,
@@ -367,7 +378,7 @@ impl Replay {
             }
             self.with_content.insert(seq, (author, present));
         }
-        match self.streams.get_mut(&*s.stream) {
+        match current {
             Some(v) => *v = p.stream_version,
             None => {
                 self.streams.insert(s.stream.to_string(), p.stream_version);
@@ -504,7 +515,7 @@ pub fn verify_export(
     });
     // A block's signatures are checked in the background while the next block is read
     // and parsed, so both cores stay busy.
-    let mut signatures_in_flight: Option<SignatureJob> = None;
+    let mut signatures_in_flight: Vec<SignatureJob> = Vec::new();
     for block in incoming {
         let block = block
             .or_else(|e| fail(Some(replay.next), format!("cannot read entries.jsonl: {e}")))?;
@@ -517,10 +528,15 @@ pub fn verify_export(
         }
         let base = replay.next;
         let parsed = parallel_parse(base, &lines, threads)?;
-        let mut keys = Vec::with_capacity(parsed.len());
-        // Per-line failures and order-dependent failures are merged so that the one
-        // reported is always the one with the lowest sequence number.
-        let mut broken: Option<AuditFailure> = None;
+        // Signature checks run on behind the parsing; only the oldest are waited for,
+        // to bound the memory they hold. Failures are reported lowest sequence number
+        // first, so every job is finished before any failure is returned.
+        while signatures_in_flight.len() > MAX_SIGNATURE_JOBS {
+            let job = signatures_in_flight.remove(0);
+            let checked = job.base;
+            job.finish()?;
+            progress.advanced(checked);
+        }
         let mut ok = Vec::with_capacity(parsed.len());
         let mut line_failure = None;
         for result in parsed {
@@ -533,7 +549,10 @@ pub fn verify_export(
             }
         }
         let parsed = ok;
-        for p in &parsed {
+        let mut keys = Vec::with_capacity(SIGNATURE_JOB);
+        let mut job_start = 0;
+        let mut broken: Option<AuditFailure> = None;
+        for (i, p) in parsed.iter().enumerate() {
             match replay.step(p) {
                 Ok(key) => keys.push(key),
                 Err(failure) => {
@@ -546,22 +565,35 @@ pub fn verify_export(
                     trusted_root_seen = Some(replay.frontier.root());
                 }
             }
+            // Hand signatures to the other core while this one goes on stepping.
+            if keys.len() == SIGNATURE_JOB {
+                let range = job_start..=i;
+                signatures_in_flight.push(SignatureJob::spawn(
+                    base + job_start as u64,
+                    &parsed[range],
+                    std::mem::take(&mut keys),
+                    1,
+                ));
+                job_start = i + 1;
+            }
         }
-        let broken = broken.or(line_failure);
-        // Failures are reported lowest sequence number first: the previous block's
-        // signatures, then this block's signatures before a failure, then the failure.
-        if let Some(job) = signatures_in_flight.take() {
-            job.finish()?;
-            progress.advanced(base);
+        if !keys.is_empty() {
+            let end = job_start + keys.len();
+            signatures_in_flight.push(SignatureJob::spawn(
+                base + job_start as u64,
+                &parsed[job_start..end],
+                keys,
+                1,
+            ));
         }
-        let job = SignatureJob::spawn(base, &parsed[..keys.len()], keys, threads);
-        if let Some(failure) = broken {
-            job.finish()?;
+        if let Some(failure) = broken.or(line_failure) {
+            for job in signatures_in_flight.drain(..) {
+                job.finish()?;
+            }
             return Err(failure);
         }
-        signatures_in_flight = Some(job);
     }
-    if let Some(job) = signatures_in_flight.take() {
+    for job in signatures_in_flight.drain(..) {
         job.finish()?;
     }
     progress.advanced(replay.next);
@@ -686,41 +718,49 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// Parses a block's lines on `threads` threads that take small runs of lines in turn,
+/// so a thread slowed by the background signature checks does not hold the others up.
 fn parallel_parse<'a>(
     base: u64,
     lines: &[&'a [u8]],
     threads: usize,
 ) -> Result<Vec<Result<Parsed<'a>, AuditFailure>>, AuditFailure> {
-    let per = lines.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Result<Parsed<'a>, AuditFailure>>, AuditFailure>> =
+    const RUN: usize = 256;
+    let next_run = std::sync::atomic::AtomicUsize::new(0);
+    let runs = lines.len().div_ceil(RUN);
+    let mut done: Vec<(usize, Vec<Result<Parsed<'a>, AuditFailure>>)> =
         std::thread::scope(|scope| {
-            let handles: Vec<_> = lines
-                .chunks(per)
-                .enumerate()
-                .map(|(i, chunk)| {
-                    let start = base + (i * per) as u64;
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    let next_run = &next_run;
                     scope.spawn(move || {
-                        Ok(chunk
-                            .iter()
-                            .enumerate()
-                            .map(|(j, line)| parse_line(start + j as u64, line))
-                            .collect::<Vec<_>>())
+                        let mut mine = Vec::new();
+                        loop {
+                            let run = next_run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if run >= runs {
+                                return mine;
+                            }
+                            let start = run * RUN;
+                            let parsed = lines[start..(start + RUN).min(lines.len())]
+                                .iter()
+                                .enumerate()
+                                .map(|(j, line)| parse_line(base + (start + j) as u64, line))
+                                .collect::<Vec<_>>();
+                            mine.push((run, parsed));
+                        }
                     })
                 })
                 .collect();
-            handles
+            workers
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| fail(Some(base), "a verifier thread failed"))
-                })
+                .flat_map(|w| w.join().unwrap_or_default())
                 .collect()
         });
-    let mut all = Vec::with_capacity(lines.len());
-    for r in results {
-        all.extend(r?);
+    if done.len() != runs {
+        return fail(Some(base), "a verifier thread failed");
     }
-    Ok(all)
+    done.sort_unstable_by_key(|(run, _)| *run);
+    Ok(done.into_iter().flat_map(|(_, parsed)| parsed).collect())
 }
 
 /// The author signatures of one block, being batch-verified on background threads.
@@ -741,15 +781,20 @@ impl SignatureJob {
         let mut parts = Vec::new();
         let mut keys = keys.into_iter();
         for (n, chunk) in parsed.chunks(per).enumerate() {
-            let messages: Vec<Vec<u8>> = chunk
+            let messages: Vec<[u8; MESSAGE_LEN]> = chunk
                 .iter()
-                .map(|p| entry::submission_message(&p.submission_hash))
+                .map(|p| {
+                    let mut m = [0u8; MESSAGE_LEN];
+                    m[..SUBMISSION_DOMAIN.len()].copy_from_slice(SUBMISSION_DOMAIN);
+                    m[SUBMISSION_DOMAIN.len()..].copy_from_slice(&p.submission_hash.0);
+                    m
+                })
                 .collect();
             let signatures: Vec<[u8; 64]> = chunk.iter().map(|p| p.signature).collect();
             let keys: Vec<VerifyingKey> = keys.by_ref().take(chunk.len()).collect();
             let offset = n * per;
             parts.push(std::thread::spawn(move || {
-                let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+                let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
                 if batch_verify::verify_batch(&refs, &signatures, &keys) {
                     return None;
                 }

@@ -217,10 +217,8 @@ impl SubmissionFields<'_> {
                 "must be 1-200 bytes without control characters",
             ));
         }
-        if self.key_id.len() != 8
-            || hex::decode(self.key_id).is_err()
-            || self.key_id != self.key_id.to_lowercase()
-        {
+        let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if self.key_id.len() != 8 || !self.key_id.bytes().all(lower_hex) {
             return Err(field("key_id", "must be 8 lowercase hex digits"));
         }
         if timestamp::parse_utc(self.occurred_at).is_none() {

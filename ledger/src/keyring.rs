@@ -125,7 +125,8 @@ struct Held {
 pub struct Keyring {
     origin: String,
     keys: Vec<Held>,
-    index: HashMap<(String, String), usize>,
+    /// Positions in `keys` by partner, so a lookup by `&str` allocates nothing.
+    index: HashMap<String, Vec<usize>>,
 }
 
 /// The message a new key signs to prove its holder registered it for this log.
@@ -163,11 +164,19 @@ impl Keyring {
     }
 
     fn insert(&mut self, record: KeyRecord, key: VerifierKey) {
-        self.index.insert(
-            (record.partner.clone(), record.key_id.clone()),
-            self.keys.len(),
-        );
+        self.index
+            .entry(record.partner.clone())
+            .or_default()
+            .push(self.keys.len());
         self.keys.push(Held { record, key });
+    }
+
+    fn position(&self, partner: &str, key_id: &str) -> Option<usize> {
+        self.index
+            .get(partner)?
+            .iter()
+            .copied()
+            .find(|&i| self.keys[i].record.key_id == key_id)
     }
 
     pub fn records(&self) -> impl Iterator<Item = &KeyRecord> {
@@ -181,9 +190,8 @@ impl Keyring {
         key_id: &str,
         seq: u64,
     ) -> Result<&VerifierKey, KeyringError> {
-        self.index
-            .get(&(author.to_string(), key_id.to_string()))
-            .map(|&i| &self.keys[i])
+        self.position(author, key_id)
+            .map(|i| &self.keys[i])
             .filter(|h| h.record.from_seq <= seq && h.record.until_seq.is_none_or(|u| seq < u))
             .map(|h| &h.key)
             .ok_or_else(|| KeyringError::NoValidKey {
@@ -302,10 +310,7 @@ impl Keyring {
         from_seq: u64,
     ) -> Result<(), KeyringError> {
         let key_id = key.id_hex();
-        if self
-            .index
-            .contains_key(&(partner.to_string(), key_id.clone()))
-        {
+        if self.position(partner, &key_id).is_some() {
             return Err(KeyringError::DuplicateKey {
                 partner: partner.to_string(),
                 key_id,
@@ -328,10 +333,7 @@ impl Keyring {
             partner: partner.to_string(),
             key_id: key_id.to_string(),
         };
-        let i = *self
-            .index
-            .get(&(partner.to_string(), key_id.to_string()))
-            .ok_or_else(not_current)?;
+        let i = self.position(partner, key_id).ok_or_else(not_current)?;
         let record = &mut self.keys[i].record;
         if record.until_seq.is_some() {
             return Err(not_current());
