@@ -25,9 +25,6 @@ use crate::timestamp;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ed25519_dalek::{Signature, VerifyingKey};
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
@@ -80,39 +77,118 @@ pub trait Progress {
 
 impl Progress for () {}
 
-/// One export line, its parts borrowed as the exact canonical bytes they are.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLine<'a> {
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
-    #[serde(borrow)]
-    entry: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEntry<'a> {
-    #[serde(borrow)]
-    prev: Cow<'a, str>,
-    #[serde(borrow)]
-    recorded_at: Cow<'a, str>,
+/// An export line taken apart by the byte ranges the canonical check found: every part
+/// is the exact canonical text it is in the line.
+struct LineParts<'a> {
+    entry: &'a str,
+    prev: &'a str,
+    recorded_at: &'a str,
     seq: u64,
-    #[serde(borrow)]
-    signature: Cow<'a, str>,
+    signature: &'a str,
     stream_version: u64,
-    #[serde(borrow)]
-    submission: &'a RawValue,
+    submission: &'a str,
     v: u64,
+    /// The content's salt and body, when the line carries content.
+    content: Option<(&'a str, &'a str)>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawContent<'a> {
-    #[serde(borrow)]
-    body: &'a RawValue,
-    #[serde(borrow)]
-    salt: Cow<'a, str>,
+const LINE_MEMBERS: [&str; 2] = ["content", "entry"];
+const ENTRY_MEMBERS: [&str; 7] = [
+    "prev",
+    "recorded_at",
+    "seq",
+    "signature",
+    "stream_version",
+    "submission",
+    "v",
+];
+const CONTENT_MEMBERS: [&str; 2] = ["body", "salt"];
+
+fn split_line(line: &str) -> Result<LineParts<'_>, String> {
+    let outline = canonical::canonical_outline(line.as_bytes())
+        .map_err(|e| format!("not in canonical form (RFC 8785): {e}"))?;
+    if !line.starts_with('{') {
+        return Err("not a JSON object".into());
+    }
+    // The members of one object, by name, each from `allowed`.
+    fn members<'a, const N: usize>(
+        line: &'a str,
+        outline: &[canonical::Member],
+        parent: Option<usize>,
+        allowed: &[&str; N],
+        what: &str,
+    ) -> Result<[Option<&'a str>; N], String> {
+        let mut found = [None; N];
+        for m in outline.iter().filter(|m| m.parent == parent) {
+            let name = &line[m.name.clone()];
+            let slot = allowed
+                .iter()
+                .position(|a| *a == name)
+                .ok_or_else(|| format!("{what} has an unknown member {name:?}"))?;
+            found[slot] = Some(&line[m.value.clone()]);
+        }
+        Ok(found)
+    }
+    let index_of = |name: &str, parent: Option<usize>| {
+        outline
+            .iter()
+            .position(|m| m.parent == parent && &line[m.name.clone()] == name)
+    };
+    let top = members(line, &outline, None, &LINE_MEMBERS, "the line")?;
+    let entry = top[1].ok_or("the line has no entry")?;
+    let entry_at = index_of("entry", None);
+    if !entry.starts_with('{') {
+        return Err("the entry is not an object".into());
+    }
+    let e = members(line, &outline, entry_at, &ENTRY_MEMBERS, "the entry")?;
+    let need = |i: usize| e[i].ok_or_else(|| format!("the entry has no {}", ENTRY_MEMBERS[i]));
+    let content = match top[0] {
+        None => None,
+        Some(c) if c.starts_with('{') => {
+            let parts = members(
+                line,
+                &outline,
+                index_of("content", None),
+                &CONTENT_MEMBERS,
+                "the content",
+            )?;
+            let body = parts[0].ok_or("the content has no body")?;
+            let salt = plain_string(parts[1].ok_or("the content has no salt")?, "content.salt")?;
+            Some((salt, body))
+        }
+        Some(_) => return Err("the content is not an object".into()),
+    };
+    let submission = need(5)?;
+    if !submission.starts_with('{') {
+        return Err("the submission is not an object".into());
+    }
+    Ok(LineParts {
+        entry,
+        prev: plain_string(need(0)?, "prev")?,
+        recorded_at: plain_string(need(1)?, "recorded_at")?,
+        seq: unsigned(need(2)?, "seq")?,
+        signature: plain_string(need(3)?, "signature")?,
+        stream_version: unsigned(need(4)?, "stream_version")?,
+        submission,
+        v: unsigned(need(6)?, "v")?,
+        content,
+    })
+}
+
+/// The text of a JSON string value that has no escapes (hex, base64, timestamps).
+fn plain_string<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|v| !v.contains('\\'))
+        .ok_or_else(|| format!("{what} must be a plain string"))
+}
+
+/// A JSON number that is a non-negative integer (canonical form is already checked).
+fn unsigned(value: &str, what: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{what} must be a non-negative integer"))
 }
 
 /// The order-independent facts of one line, computed in parallel.
@@ -140,28 +216,20 @@ enum ContentState {
 fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
     let at = Some(index);
     let bad = |what: String| AuditFailure { seq: at, what };
-    // One pass proves the whole line is RFC 8785 canonical; after that every part of
-    // it is canonical too, so parts are hashed as the bytes they are.
-    canonical::check_canonical(line).map_err(|e| {
-        bad(format!(
-            "line {} is not in canonical form (RFC 8785): {e}",
-            index + 1
-        ))
-    })?;
-    // check_canonical has proven the line is UTF-8, so this cannot fail.
-    let line = std::str::from_utf8(line).map_err(|e| bad(e.to_string()))?;
-    let raw: RawLine<'_> = serde_json::from_str(line).map_err(|e| {
+    let line = std::str::from_utf8(line)
+        .map_err(|_| bad(format!("line {} is not UTF-8 text", index + 1)))?;
+    // One pass proves the whole line is RFC 8785 canonical and finds its parts; after
+    // that every part is canonical too, so parts are hashed as the bytes they are.
+    let entry = split_line(line).map_err(|e| {
         bad(format!(
             "line {} is not a valid export line: {e}",
             index + 1
         ))
     })?;
-    let entry: RawEntry<'_> = serde_json::from_str(raw.entry.get())
-        .map_err(|e| bad(format!("the entry is malformed: {e}")))?;
     if entry.v != FORMAT_VERSION {
         return Err(bad(format!("unknown entry format version {}", entry.v)));
     }
-    let submission: SubmissionRef<'_> = serde_json::from_str(entry.submission.get())
+    let submission: SubmissionRef<'_> = serde_json::from_str(entry.submission)
         .map_err(|e| bad(format!("the submission is malformed: {e}")))?;
     submission
         .fields()
@@ -169,7 +237,7 @@ fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
         .map_err(|e| bad(e.to_string()))?;
     let operator = if OPERATOR_EVENTS.contains(&&*submission.event_type) {
         Some(
-            serde_json::from_str::<Submission>(entry.submission.get())
+            serde_json::from_str::<Submission>(entry.submission)
                 .map_err(|e| bad(format!("the submission is malformed: {e}")))?,
         )
     } else {
@@ -180,16 +248,14 @@ fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
     let recorded_at = timestamp::parse_utc(&entry.recorded_at)
         .ok_or_else(|| bad("recorded_at is not an RFC 3339 UTC instant".into()))?;
     let signature = entry::decode_signature(&entry.signature).map_err(|e| bad(e.to_string()))?;
-    let content = match (raw.content, &submission.content_commitment) {
-        (Some(raw_content), commitment) => {
-            let c: RawContent<'_> = serde_json::from_str(raw_content.get())
-                .map_err(|e| bad(format!("the content is malformed: {e}")))?;
+    let content = match (entry.content, &submission.content_commitment) {
+        (Some((salt, body)), commitment) => {
             let salt = BASE64
-                .decode(c.salt.as_bytes())
+                .decode(salt.as_bytes())
                 .ok()
                 .filter(|s| s.len() == 32)
                 .ok_or_else(|| bad("content.salt must be 32 bytes of standard base64".into()))?;
-            let digest = Hash::of_parts(&[CONTENT_DOMAIN, &salt, c.body.get().as_bytes()]);
+            let digest = Hash::of_parts(&[CONTENT_DOMAIN, &salt, body.as_bytes()]);
             match commitment {
                 None => return Err(bad(EntryError::UnexpectedContent.to_string())),
                 Some(expected) if Hash::from_hex(expected) != Some(digest) => {
@@ -215,8 +281,8 @@ fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
         prev,
         recorded_at,
         stream_version: entry.stream_version,
-        hash: Hash::of(raw.entry.get().as_bytes()),
-        submission_hash: Hash::of(entry.submission.get().as_bytes()),
+        hash: Hash::of(entry.entry.as_bytes()),
+        submission_hash: Hash::of(entry.submission.as_bytes()),
         signature,
         submission,
         operator,

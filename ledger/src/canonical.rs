@@ -56,20 +56,52 @@ const MAX_DEPTH: usize = 64;
 /// by UTF-16 code units (so no duplicates), strings escaped exactly as JCS writes them,
 /// integers only, written the one JCS way. The offline auditor runs this on every line.
 pub fn check_canonical(bytes: &[u8]) -> Result<(), CanonicalError> {
-    // UTF-8 is checked once for the whole input; the scanner below only ever splits it
-    // at ASCII bytes, so every string it sees is valid UTF-8 too.
-    std::str::from_utf8(bytes).map_err(|_| CanonicalError::NotCanonical)?;
-    let mut checker = Checker { bytes, at: 0 };
-    checker.value(0)?;
-    if checker.at != bytes.len() {
-        return Err(CanonicalError::NotCanonical);
-    }
-    Ok(())
+    Checker::run(bytes, false).map(|_| ())
+}
+
+/// A member of the top-level object, or of an object that is the value of one, found by
+/// [`canonical_outline`]: byte ranges of its name (without quotes) and of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member whose object value holds this one; `None` at the top level.
+    pub parent: Option<usize>,
+    pub name: std::ops::Range<usize>,
+    pub value: std::ops::Range<usize>,
+}
+
+/// [`check_canonical`], also returning where the members of the first two object levels
+/// are. Because the bytes are canonical, each value's bytes are its canonical form, so
+/// callers can hash and parse parts without another pass.
+pub fn canonical_outline(bytes: &[u8]) -> Result<Vec<Member>, CanonicalError> {
+    Checker::run(bytes, true)
 }
 
 struct Checker<'a> {
     bytes: &'a [u8],
     at: usize,
+    outline: Vec<Member>,
+    /// Set when the next value, if an object, is to have its members recorded: with the
+    /// recording member's index, or `None` for the top-level object.
+    record_next: Option<Option<usize>>,
+}
+
+impl<'a> Checker<'a> {
+    fn run(bytes: &'a [u8], outline: bool) -> Result<Vec<Member>, CanonicalError> {
+        // UTF-8 is checked once for the whole input; the scanner below only ever splits
+        // it at ASCII bytes, so every string it sees is valid UTF-8 too.
+        std::str::from_utf8(bytes).map_err(|_| CanonicalError::NotCanonical)?;
+        let mut checker = Checker {
+            bytes,
+            at: 0,
+            outline: Vec::new(),
+            record_next: outline.then_some(None),
+        };
+        checker.value(0)?;
+        if checker.at != bytes.len() {
+            return Err(CanonicalError::NotCanonical);
+        }
+        Ok(checker.outline)
+    }
 }
 
 impl Checker<'_> {
@@ -90,8 +122,9 @@ impl Checker<'_> {
         if depth > MAX_DEPTH {
             return Err(CanonicalError::NotCanonical);
         }
+        let record = self.record_next.take();
         match self.peek() {
-            Some(b'{') => self.object(depth),
+            Some(b'{') => self.object(depth, record),
             Some(b'[') => self.array(depth),
             Some(b'"') => self.string().map(|_| ()),
             Some(b't') => self.literal(b"true"),
@@ -181,7 +214,16 @@ impl Checker<'_> {
                     }
                 }
                 0x00..=0x1f => return Err(CanonicalError::NotCanonical),
-                _ => self.at += 1,
+                _ => {
+                    // Skip the run of ordinary bytes up to the next quote, backslash or
+                    // control byte in one go.
+                    let rest = &self.bytes[self.at..];
+                    let run = rest
+                        .iter()
+                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                        .unwrap_or(rest.len());
+                    self.at += run.max(1);
+                }
             }
         }
     }
@@ -205,7 +247,11 @@ impl Checker<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<(), CanonicalError> {
+    fn object(
+        &mut self,
+        depth: usize,
+        record: Option<Option<usize>>,
+    ) -> Result<(), CanonicalError> {
         self.at += 1;
         if self.peek() == Some(b'}') {
             self.at += 1;
@@ -223,12 +269,29 @@ impl Checker<'_> {
                     return Err(CanonicalError::NotCanonical);
                 }
             }
-            previous = Some(range);
+            previous = Some(range.clone());
             if self.peek() != Some(b':') {
                 return Err(CanonicalError::NotCanonical);
             }
             self.at += 1;
+            let recorded = record.map(|parent| {
+                self.outline.push(Member {
+                    parent,
+                    name: range,
+                    value: 0..0,
+                });
+                let index = self.outline.len() - 1;
+                // Two levels are recorded: the top level's members and theirs.
+                if parent.is_none() {
+                    self.record_next = Some(Some(index));
+                }
+                index
+            });
+            let value_start = self.at;
             self.value(depth + 1)?;
+            if let Some(index) = recorded {
+                self.outline[index].value = value_start..self.at;
+            }
             match self.peek() {
                 Some(b',') => self.at += 1,
                 Some(b'}') => {
@@ -464,6 +527,32 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(check_canonical(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_outline_locates_two_levels_of_members() {
+        let bytes = br#"{"a":{"b":[1,{"x":2}],"c":"s"},"d":3}"#;
+        let outline = canonical_outline(bytes).unwrap();
+        let named: Vec<(Option<usize>, &str, &str)> = outline
+            .iter()
+            .map(|m| {
+                (
+                    m.parent,
+                    std::str::from_utf8(&bytes[m.name.clone()]).unwrap(),
+                    std::str::from_utf8(&bytes[m.value.clone()]).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                (None, "a", r#"{"b":[1,{"x":2}],"c":"s"}"#),
+                (Some(0), "b", r#"[1,{"x":2}]"#),
+                (Some(0), "c", r#""s""#),
+                (None, "d", "3"),
+            ]
+        );
+        assert!(canonical_outline(br#"{"b":1,"a":2}"#).is_err());
     }
 
     #[test]

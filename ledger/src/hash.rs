@@ -36,11 +36,21 @@ impl Hash {
 
     pub fn from_hex(text: &str) -> Option<Hash> {
         // Only the lowercase form is canonical; refusing uppercase keeps one spelling per hash.
-        if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
+        }
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
             return None;
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(text, &mut out).ok()?;
+        for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
         Some(Hash(out))
     }
 
