@@ -243,11 +243,11 @@ fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
     } else {
         None
     };
-    let prev = Hash::from_hex(&entry.prev)
+    let prev = Hash::from_hex(entry.prev)
         .ok_or_else(|| bad("prev is not 64 lowercase hex digits".into()))?;
-    let recorded_at = timestamp::parse_utc(&entry.recorded_at)
+    let recorded_at = timestamp::parse_utc(entry.recorded_at)
         .ok_or_else(|| bad("recorded_at is not an RFC 3339 UTC instant".into()))?;
-    let signature = entry::decode_signature(&entry.signature).map_err(|e| bad(e.to_string()))?;
+    let signature = entry::decode_signature(entry.signature).map_err(|e| bad(e.to_string()))?;
     let content = match (entry.content, &submission.content_commitment) {
         (Some((salt, body)), commitment) => {
             let salt = BASE64
