@@ -77,6 +77,85 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// The usual batch (no key changes, no redactions) as one statement, which
+    /// PostgreSQL runs atomically: one round trip and one WAL flush. Its first step
+    /// updates the chain's head row only if the head is where this batch was sequenced
+    /// from, which locks that row until the statement commits; every insert depends on
+    /// that update having happened, so a moved head writes nothing.
+    async fn commit_as_one_statement(
+        &self,
+        batch: &Batch,
+        last_hash: Hash,
+    ) -> Result<(), StoreError> {
+        let e = &batch.entries;
+        let with_content: Vec<_> = e
+            .iter()
+            .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
+            .collect();
+        let n = &batch.nodes;
+        let moved: i64 = sqlx::query_scalar(
+            "WITH head AS ( \
+                 UPDATE chain_heads SET size = $2, last_entry_hash = $3, last_recorded_at = $4 \
+                 WHERE chain_id = $1 AND size = $5 RETURNING size \
+             ), new_entries AS ( \
+                 INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
+                     stream_version, idempotency_key, submission_hash) \
+                 SELECT $1, u.* FROM UNNEST($6::bigint[], $7::bytea[], $8::bytea[], $9::text[], \
+                     $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bytea[]) AS u \
+                 WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
+             ), new_contents AS ( \
+                 INSERT INTO contents (chain_id, seq, salt, body) \
+                 SELECT $1, u.* FROM UNNEST($15::bigint[], $16::text[], $17::bytea[]) AS u \
+                 WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
+             ), new_nodes AS ( \
+                 INSERT INTO tree_nodes (chain_id, level, idx, hash) \
+                 SELECT $1, u.* FROM UNNEST($18::smallint[], $19::bigint[], $20::bytea[]) AS u \
+                 WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
+             ), new_checkpoint AS ( \
+                 INSERT INTO checkpoints (chain_id, tree_size, note) \
+                 SELECT $1, $2, $21 WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
+             ) \
+             SELECT count(*) FROM head",
+        )
+        .bind(batch.chain_id)
+        .bind(to_i64(batch.new_size()))
+        .bind(last_hash.0.as_slice())
+        .bind(batch.last_recorded_at.as_str())
+        .bind(to_i64(batch.base_size))
+        .bind(e.iter().map(|e| to_i64(e.seq)).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.bytes.as_slice()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.hash.0.as_slice()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.author.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| to_i64(e.stream_version)).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.idempotency_key.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.submission_hash.0.as_slice()).collect::<Vec<_>>())
+        .bind(with_content.iter().map(|(s, _)| to_i64(*s)).collect::<Vec<_>>())
+        .bind(with_content.iter().map(|(_, c)| c.0.as_str()).collect::<Vec<_>>())
+        .bind(with_content.iter().map(|(_, c)| c.1.as_slice()).collect::<Vec<_>>())
+        .bind(n.iter().map(|(id, _)| i16::from(id.level)).collect::<Vec<_>>())
+        .bind(n.iter().map(|(id, _)| to_i64(id.index)).collect::<Vec<_>>())
+        .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<_>>())
+        .bind(batch.checkpoint_note.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        if moved != 1 {
+            let found: i64 = sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = $1")
+                .bind(batch.chain_id)
+                .fetch_one(&self.pool)
+                .await?;
+            return Err(StoreError::HeadMoved {
+                expected: batch.base_size,
+                found: to_u64(found, "size")?,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl LedgerStore for PostgresStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
@@ -115,6 +194,9 @@ impl LedgerStore for PostgresStore {
         let Some(last) = batch.entries.last() else {
             return Ok(());
         };
+        if batch.keys.is_empty() && batch.redactions.is_empty() {
+            return self.commit_as_one_statement(batch, last.hash).await;
+        }
         let mut tx = self.pool.begin().await?;
         let size: i64 =
             sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = $1 FOR UPDATE")

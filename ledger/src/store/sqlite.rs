@@ -11,21 +11,25 @@ use crate::hash::Hash;
 use crate::keyring::{Custody, KeyRecord};
 use crate::merkle::{Frontier, NodeId};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
 /// Rows per multi-row INSERT; keeps statements well under SQLite's bound-parameter limit.
 const ROWS_PER_INSERT: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// One connection for every write transaction, so its page cache stays warm (each
-    /// SQLite connection has its own cache, invalidated by other connections' writes).
-    writer: SqlitePool,
+    /// The one connection every write goes through, held directly rather than pooled:
+    /// its page cache stays warm (each SQLite connection has its own, invalidated by
+    /// other connections' writes) and no pool check precedes each batch.
+    writer: Arc<Mutex<SqliteConnection>>,
     /// Connections for reads, which WAL lets run beside the writer.
     pool: SqlitePool,
 }
@@ -44,16 +48,11 @@ impl SqliteStore {
             // Multi-row INSERTs keep a statement journal; in memory it costs no file I/O.
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-65536")
-            // Multi-row INSERTs keep a statement journal; in memory it costs no file I/O.
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
             .statement_cache_capacity(400);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        migrations::sqlite().run(&writer).await?;
+        let mut writer = options.connect().await?;
+        migrations::sqlite().run(&mut writer).await?;
+        let writer = Arc::new(Mutex::new(writer));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -124,7 +123,8 @@ impl LedgerStore for SqliteStore {
     }
 
     async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let chain_id: i64 = sqlx::query_scalar(
             "INSERT INTO chains (origin, created_at) VALUES (?, ?) RETURNING chain_id",
         )
@@ -151,7 +151,8 @@ impl LedgerStore for SqliteStore {
         // The whole batch is one multi-statement query: three round trips to SQLite's
         // thread (BEGIN, the batch, COMMIT) whatever the batch holds. Anonymous `?`
         // parameters number on across the statements.
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE chain_heads SET size = ");
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("BEGIN IMMEDIATE; UPDATE chain_heads SET size = ");
         q.push_bind(to_i64(batch.new_size()))
             .push(", last_entry_hash = ")
             .push_bind(last.hash.0.as_slice())
@@ -161,8 +162,9 @@ impl LedgerStore for SqliteStore {
             .push_bind(batch.chain_id)
             .push(" AND size = ")
             .push_bind(to_i64(batch.base_size))
-            .push(";");
-        let mut expected_rows = 1u64;
+            // Unless that update found the head exactly where this batch was sequenced
+            // from, the guard's CHECK fails and the whole batch is rolled back.
+            .push("; INSERT INTO sequence_guard (head_moved) SELECT 1 WHERE changes() = 0;");
         for rows in batch.entries.chunks(ROWS_PER_INSERT) {
             q.push(
                 " INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
@@ -181,7 +183,6 @@ impl LedgerStore for SqliteStore {
                     .push_bind(e.submission_hash.0.as_slice());
             });
             q.push(";");
-            expected_rows += rows.len() as u64;
         }
         let with_content: Vec<_> = batch
             .entries
@@ -197,7 +198,6 @@ impl LedgerStore for SqliteStore {
                     .push_bind(body.as_slice());
             });
             q.push(";");
-            expected_rows += rows.len() as u64;
         }
         for rows in batch.nodes.chunks(ROWS_PER_INSERT * 2) {
             q.push(" INSERT INTO tree_nodes (chain_id, level, idx, hash) ");
@@ -208,7 +208,6 @@ impl LedgerStore for SqliteStore {
                     .push_bind(hash.0.as_slice());
             });
             q.push(";");
-            expected_rows += rows.len() as u64;
         }
         q.push(" INSERT INTO checkpoints (chain_id, tree_size, note) VALUES (")
             .push_bind(batch.chain_id)
@@ -217,7 +216,6 @@ impl LedgerStore for SqliteStore {
             .push(", ")
             .push_bind(batch.checkpoint_note.as_str())
             .push(");");
-        expected_rows += 1;
         for key in &batch.keys {
             q.push(
                 " INSERT INTO signing_keys (chain_id, partner, key_id, verifier_key, custody, from_seq, until_seq) VALUES (",
@@ -232,7 +230,6 @@ impl LedgerStore for SqliteStore {
                 .push_bind(to_i64(key.from_seq))
                 .push_bind(key.until_seq.map(to_i64));
             q.push(") ON CONFLICT (chain_id, partner, key_id) DO UPDATE SET until_seq = excluded.until_seq;");
-            expected_rows += 1;
         }
         for seq in &batch.redactions {
             // Not counted: a target whose content an earlier entry already removed.
@@ -243,31 +240,35 @@ impl LedgerStore for SqliteStore {
                 .push(";");
         }
 
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let done = q
-            .build()
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        let deleted = done.rows_affected().checked_sub(expected_rows);
-        if deleted.is_none_or(|d| d > batch.redactions.len() as u64) {
-            // Only the head UPDATE can match no row: another writer moved the head.
-            let found: i64 = sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = ?")
-                .bind(batch.chain_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            return Err(StoreError::HeadMoved {
-                expected: batch.base_size,
-                found: to_u64(found, "size")?,
-            });
+        q.push(" COMMIT;");
+
+        // BEGIN IMMEDIATE, the batch and COMMIT (with its fsync) in one round trip to
+        // SQLite's thread. Anonymous `?` parameters number on across the statements.
+        let mut writer = self.writer.lock().await;
+        let done = q.build().persistent(false).execute(&mut *writer).await;
+        if let Err(error) = done {
+            // A failed statement leaves the transaction open: end it, keeping nothing.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *writer).await;
+            let moved =
+                matches!(&error, sqlx::Error::Database(db) if db.message().contains("head_moved"));
+            if moved {
+                let found: i64 =
+                    sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = ?")
+                        .bind(batch.chain_id)
+                        .fetch_one(&mut *writer)
+                        .await?;
+                return Err(StoreError::HeadMoved {
+                    expected: batch.base_size,
+                    found: to_u64(found, "size")?,
+                });
+            }
+            return Err(StoreError::from_sqlx(error));
         }
-        tx.commit().await?;
         if !batch.redactions.is_empty() {
             // The WAL still holds the pages as they were before the delete; fold it into
             // the main file (where secure_delete zeroed the content) and truncate it.
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.writer)
+                .execute(&mut *writer)
                 .await?;
         }
         Ok(())
