@@ -90,13 +90,16 @@ fn run_scenario(url: Option<&str>) {
 
     ok(&isa_ledger(&data, url, &["export", "--out", export_s]));
     let checkpoint = std::fs::read_to_string(export.join("checkpoint")).unwrap();
+    let old_vkey = std::fs::read_to_string(export.join("ledger.vkey")).unwrap();
     assert!(checkpoint.starts_with("test.example/csp\n"));
     let verified = ok(&isa_ledger(&data, None, &["verify", export_s]));
     assert!(verified.starts_with("OK: "), "{verified}");
     let kept = tmp.path().join("kept-checkpoint");
     std::fs::write(&kept, &checkpoint).unwrap();
 
-    // More entries, then verify the new export against the kept checkpoint.
+    // A new ledger key, more entries, then verify the new export against the kept
+    // checkpoint (which the old key signed).
+    ok(&isa_ledger(&data, url, &["key", "rotate-ledger"]));
     ok(&isa_ledger(
         &data,
         url,
@@ -116,6 +119,12 @@ fn run_scenario(url: Option<&str>) {
     assert!(
         verified.contains("consistent with the trusted checkpoint"),
         "{verified}"
+    );
+    let new_vkey = std::fs::read_to_string(export.join("ledger.vkey")).unwrap();
+    assert_ne!(new_vkey, old_vkey, "the export carries the new ledger key");
+    assert_eq!(
+        new_vkey,
+        std::fs::read_to_string(data.join("ledger.vkey")).unwrap()
     );
 
     // One byte changed in the export: exit 1, naming the entry.

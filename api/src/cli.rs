@@ -81,6 +81,8 @@ pub enum KeyCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Replace the ledger key (the one that signs checkpoints), logged as LedgerKeyRotated.
+    RotateLedger,
     /// List every key with its validity range.
     List,
 }

@@ -7,6 +7,7 @@
 //!   ledger.vkey               the matching verifier key, safe to publish
 //!   ledger.db                 the SQLite store (absent with --database-url)
 //!   partner-keys/NAME+ID.key  mode 0600, custodial partner keys
+//!   retired-ledger-keys/ID.key  mode 0600, ledger keys replaced by `key rotate-ledger`
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -45,6 +46,10 @@ impl DataDir {
 
     pub fn ledger_vkey_path(&self) -> PathBuf {
         self.root.join("ledger.vkey")
+    }
+
+    pub fn retired_ledger_keys(&self) -> PathBuf {
+        self.root.join("retired-ledger-keys")
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

@@ -120,7 +120,7 @@ pub async fn concurrent_appends_are_gapless_and_receipts_verify(store: AnyStore)
     for t in tasks {
         let (receipt, key) = t.await.unwrap();
         receipt
-            .verify(f.ledger.ledger_verifier(), key.verifier())
+            .verify(&f.ledger.ledger_verifier(), key.verifier())
             .unwrap();
         seqs.push(receipt.seq);
     }
@@ -367,6 +367,36 @@ pub async fn key_revocation_and_rotation_are_enforced(store: AnyStore) {
     export(&f, out.path()).await;
     let report = audit::verify_export(out.path(), None, &mut ()).unwrap();
     assert_eq!(report.keys, 4);
+}
+
+pub async fn ledger_key_rotation_hands_over_checkpoint_signing(store: AnyStore) {
+    let f = open(store).await;
+    f.ledger
+        .append(request(&f.police, "l/1", "l1", ExpectedVersion::Any, None))
+        .await
+        .unwrap();
+    let before = f.ledger.latest_checkpoint().await.unwrap().unwrap().1;
+    let old = f.ledger.ledger_verifier();
+    let incoming = SignerKey::from_seed(ORIGIN, [42; 32]).unwrap();
+    let rotation = f.ledger.rotate_ledger_key(incoming.clone()).await.unwrap();
+    // The rotation entry is signed by the outgoing key; its batch's checkpoint already
+    // by the incoming one.
+    rotation.verify(&incoming.verifier().clone(), &old).unwrap();
+    assert_eq!(f.ledger.ledger_verifier(), *incoming.verifier());
+    f.ledger
+        .append(request(&f.police, "l/1", "l2", ExpectedVersion::Any, None))
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    export(&f, out.path()).await;
+    let vkey = std::fs::read_to_string(out.path().join("ledger.vkey")).unwrap();
+    assert_eq!(vkey.trim_end(), incoming.verifier().to_string());
+    // An auditor who kept a checkpoint signed by the old key still gets consistency.
+    let report = audit::verify_export(out.path(), Some(&before), &mut ()).unwrap();
+    assert!(report.consistent_with.is_some());
+    // A wrong-named key is refused before anything is written.
+    let wrong = SignerKey::from_seed("another.example/log", [43; 32]).unwrap();
+    assert!(f.ledger.rotate_ledger_key(wrong).await.is_err());
 }
 
 async fn export(f: &Fixture, out: &Path) {
@@ -629,6 +659,7 @@ both_backends!(
     idempotent_retries_return_the_original_receipt,
     proofs_hold_for_any_entry_and_any_two_sizes,
     key_revocation_and_rotation_are_enforced,
+    ledger_key_rotation_hands_over_checkpoint_signing,
     older_forged_and_trusted_checkpoints,
 );
 

@@ -61,6 +61,7 @@ pub async fn run(dir: &DataDir, url: Option<&str>, command: KeyCommand) -> Resul
                 receipt.seq
             );
         }
+        KeyCommand::RotateLedger => rotate_ledger(dir, &ledger).await?,
         KeyCommand::List => {
             for record in ledger.keyring().records() {
                 let until = record.until_seq.map_or("current".to_string(), |u| {
@@ -78,6 +79,42 @@ pub async fn run(dir: &DataDir, url: Option<&str>, command: KeyCommand) -> Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Generates the next ledger key, logs the rotation, then swaps the key files. The new
+/// key is on disk (as ledger.key.next) before the entry is written, so a crash leaves
+/// it recoverable; the old one is kept under retired-ledger-keys/.
+async fn rotate_ledger(dir: &DataDir, ledger: &Ledger<AnyStore>) -> Result<()> {
+    let next_path = dir.ledger_key_path().with_extension("key.next");
+    if next_path.exists() {
+        bail!(
+            "{} exists: an earlier rotation did not finish. If `key list` shows its key as \
+             current, move it to ledger.key; otherwise delete it and retry",
+            next_path.display()
+        );
+    }
+    let incoming = SignerKey::generate(ledger.origin())?;
+    incoming.write_new(&next_path)?;
+    let outgoing = ledger.ledger_verifier();
+    let receipt = ledger.rotate_ledger_key(incoming.clone()).await?;
+    let retired = dir.retired_ledger_keys();
+    std::fs::create_dir_all(&retired).context("creating retired-ledger-keys")?;
+    std::fs::rename(
+        dir.ledger_key_path(),
+        retired.join(format!("{}.key", outgoing.id_hex())),
+    )
+    .context("retiring the old ledger key")?;
+    std::fs::rename(&next_path, dir.ledger_key_path()).context("installing the new ledger key")?;
+    std::fs::write(dir.ledger_vkey_path(), format!("{}\n", incoming.verifier()))
+        .context("writing ledger.vkey")?;
+    println!(
+        "rotated the ledger key in entry {}: {} replaces {}",
+        receipt.seq,
+        incoming.verifier(),
+        outgoing
+    );
+    println!("publish the new ledger.vkey to auditors; checkpoints are now signed with it");
+    Ok(())
 }
 
 /// Generates a custodial key, registers (or rotates in) it, and only then keeps its file.

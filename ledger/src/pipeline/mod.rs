@@ -112,9 +112,27 @@ struct Shared<S> {
     store: S,
     origin: String,
     chain_id: i64,
-    ledger_key: SignerKey,
+    /// Every ledger signing key this service holds: the current one and, after a
+    /// rotation, its successor (the log says which is valid for which entries).
+    ledger_keys: RwLock<Vec<SignerKey>>,
     /// Read by callers to check signatures; written by the sequencer after each commit.
     keyring: RwLock<Keyring>,
+}
+
+impl<S> Shared<S> {
+    /// The held signing key matching `verifier`, or the first held key when there is
+    /// none yet (before the genesis entry). The list is never empty: `open` starts it.
+    fn ledger_signer(&self, verifier: Option<&VerifierKey>) -> SignerKey {
+        let keys = match self.ledger_keys.read() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        verifier
+            .and_then(|v| keys.iter().find(|k| k.verifier() == v))
+            .or_else(|| keys.first())
+            .cloned()
+            .unwrap_or_else(|| unreachable!("open() starts the ledger key list with one key"))
+    }
 }
 
 /// A handle to one log. Cheap to clone; all clones feed the same sequencer.
@@ -149,7 +167,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         let genesis = ledger.operator_submission(
             keyring::LEDGER_INITIALISED,
             "ledger",
-            json!({ "ledger_key": ledger.shared.ledger_key.verifier().to_string() }),
+            json!({ "ledger_key": ledger.ledger_verifier().to_string() }),
         )?;
         ledger
             .append(AppendRequest {
@@ -182,7 +200,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             store,
             origin,
             chain_id: state.chain_id,
-            ledger_key,
+            ledger_keys: RwLock::new(vec![ledger_key]),
             keyring: RwLock::new(keyring),
         });
         let (queue, receiver) = mpsc::channel(config.queue_depth.max(1));
@@ -208,8 +226,43 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         self.shared.chain_id
     }
 
-    pub fn ledger_verifier(&self) -> &VerifierKey {
-        self.shared.ledger_key.verifier()
+    /// The ledger's current verifier key: what signs checkpoints from now on.
+    pub fn ledger_verifier(&self) -> VerifierKey {
+        self.current_ledger_key().verifier().clone()
+    }
+
+    /// The ledger signing key the log says is current (before genesis, the one given).
+    fn current_ledger_key(&self) -> SignerKey {
+        let current = self.keyring().ledger_key_for(u64::MAX).cloned();
+        self.shared.ledger_signer(current.as_ref())
+    }
+
+    /// Replaces the ledger key: a `LedgerKeyRotated` entry signed by the outgoing key and
+    /// carrying the incoming key's proof of possession. From the entry after it on,
+    /// operator entries and checkpoints (including this batch's) use the new key.
+    pub async fn rotate_ledger_key(&self, incoming: SignerKey) -> Result<Receipt, AppendError> {
+        if incoming.name() != self.shared.origin {
+            return Err(EntryError::Field {
+                field: "ledger_key",
+                why: format!("the new ledger key must be named {:?}", self.shared.origin),
+            }
+            .into());
+        }
+        let text = incoming.verifier().to_string();
+        let possession = incoming.sign(&keyring::possession_message(&text, &self.shared.origin));
+        match self.shared.ledger_keys.write() {
+            Ok(mut keys) => keys.push(incoming),
+            Err(poisoned) => poisoned.into_inner().push(incoming),
+        }
+        let submission = self.operator_submission(
+            keyring::LEDGER_KEY_ROTATED,
+            "ledger",
+            json!({
+                "ledger_key": text,
+                "proof_of_possession": BASE64.encode(possession.to_bytes()),
+            }),
+        )?;
+        self.append_operator(submission).await
     }
 
     /// A snapshot of every key and its validity.
@@ -252,7 +305,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             if ring.records().next().is_none() && submission.author == LEDGER_AUTHOR {
                 // Only the genesis entry comes before any key is registered; it is
                 // signed by the ledger key it registers.
-                self.shared.ledger_key.verifier().clone()
+                self.current_ledger_key().verifier().clone()
             } else {
                 // Currently valid: the sequencer re-checks validity at the entry's seq.
                 ring.key_for(&submission.author, &submission.key_id, u64::MAX)?
@@ -313,6 +366,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         payload: Value,
     ) -> Result<SignedSubmission, EntryError> {
         let now = timestamp::format_micros(timestamp::now_micros());
+        let signer = self.current_ledger_key();
         let submission = Submission {
             author: LEDGER_AUTHOR.to_string(),
             content_commitment: None,
@@ -322,14 +376,14 @@ impl<S: LedgerStore + Clone> Ledger<S> {
                 "{event_type}/{}",
                 Hash::of(payload.to_string().as_bytes()).to_hex()
             ),
-            key_id: self.shared.ledger_key.verifier().id_hex(),
+            key_id: signer.verifier().id_hex(),
             occurred_at: now,
             origin: self.shared.origin.clone(),
             payload,
             redacts: vec![],
             stream: stream.to_string(),
         };
-        SignedSubmission::sign(submission, &self.shared.ledger_key)
+        SignedSubmission::sign(submission, &signer)
     }
 
     /// Registers a partner's public key (custodial or partner-held). `possession` is the

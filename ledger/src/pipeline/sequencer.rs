@@ -326,7 +326,10 @@ async fn build<S: LedgerStore>(
         size: after.size,
         root: after.frontier.root(),
     };
-    let note = checkpoint.sign(&shared.ledger_key).to_string();
+    // The checkpoint of size n is signed by the ledger key valid for entry n: after a
+    // rotation in this batch, already the incoming key.
+    let signer = shared.ledger_signer(after.keyring.ledger_key_for(after.size));
+    let note = checkpoint.sign(&signer).to_string();
     let write = Batch {
         chain_id: shared.chain_id,
         base_size,
