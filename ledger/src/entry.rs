@@ -467,24 +467,36 @@ impl Content {
     }
 
     pub fn commitment(&self) -> Result<Hash, EntryError> {
+        self.commitment_and_body().map(|(hash, _)| hash)
+    }
+
+    /// The commitment and the body's canonical bytes (which the store keeps).
+    fn commitment_and_body(&self) -> Result<(Hash, Vec<u8>), EntryError> {
         let salt = BASE64
             .decode(&self.salt)
             .ok()
             .filter(|s| s.len() == 32)
             .ok_or_else(|| field("content.salt", "must be 32 bytes of standard base64"))?;
         let body = canonical::to_canonical(&self.body)?;
-        Ok(Hash::of_parts(&[CONTENT_DOMAIN, &salt, &body]))
+        Ok((Hash::of_parts(&[CONTENT_DOMAIN, &salt, &body]), body))
     }
 
     /// Checks this content against a submission's commitment.
     pub fn check_against(&self, submission: &Submission) -> Result<(), EntryError> {
+        self.checked_body(submission).map(|_| ())
+    }
+
+    /// Checks this content against a submission's commitment and returns the body's
+    /// canonical bytes, so they are computed once per append.
+    pub fn checked_body(&self, submission: &Submission) -> Result<Vec<u8>, EntryError> {
         let Some(expected) = &submission.content_commitment else {
             return Err(EntryError::UnexpectedContent);
         };
-        if self.commitment()?.to_hex() != *expected {
+        let (hash, body) = self.commitment_and_body()?;
+        if Hash::from_hex(expected) != Some(hash) {
             return Err(EntryError::ContentMismatch);
         }
-        Ok(())
+        Ok(body)
     }
 }
 

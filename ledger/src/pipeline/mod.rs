@@ -275,17 +275,22 @@ impl<S: LedgerStore + Clone> Ledger<S> {
 
     /// Appends one submission and waits until it is durable.
     pub async fn append(&self, request: AppendRequest) -> Result<Receipt, AppendError> {
-        self.precheck(&request).await?;
+        let content_body = self.precheck(&request).await?;
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { request, reply })
+            .send(Pending {
+                request,
+                content_body,
+                reply,
+            })
             .await
             .map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)?
     }
 
     /// The checks that need no sequence number: origin, content, signature, redactions.
-    async fn precheck(&self, request: &AppendRequest) -> Result<(), AppendError> {
+    /// Returns the redactable content's canonical body bytes, if there is content.
+    async fn precheck(&self, request: &AppendRequest) -> Result<Option<Vec<u8>>, AppendError> {
         let signed = &request.submission;
         let submission = &signed.submission;
         if submission.origin != self.shared.origin {
@@ -295,22 +300,32 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             }
             .into());
         }
-        match (&request.content, &submission.content_commitment) {
-            (Some(content), _) => content.check_against(submission)?,
+        let content_body = match (&request.content, &submission.content_commitment) {
+            (Some(content), _) => Some(content.checked_body(submission)?),
             (None, Some(_)) => return Err(EntryError::ContentMissing.into()),
-            (None, None) => {}
-        }
-        let key = {
-            let ring = self.keyring();
+            (None, None) => None,
+        };
+        let found = {
+            // Looked up under the read lock, without copying the keyring.
+            let ring = match self.shared.keyring.read() {
+                Ok(ring) => ring,
+                Err(poisoned) => poisoned.into_inner(),
+            };
             if ring.records().next().is_none() && submission.author == LEDGER_AUTHOR {
-                // Only the genesis entry comes before any key is registered; it is
-                // signed by the ledger key it registers.
-                self.current_ledger_key().verifier().clone()
+                None
             } else {
                 // Currently valid: the sequencer re-checks validity at the entry's seq.
-                ring.key_for(&submission.author, &submission.key_id, u64::MAX)?
-                    .clone()
+                Some(
+                    ring.key_for(&submission.author, &submission.key_id, u64::MAX)
+                        .cloned(),
+                )
             }
+        };
+        let key = match found {
+            Some(key) => key?,
+            // Only the genesis entry comes before any key is registered; it is signed by
+            // the ledger key it registers.
+            None => self.current_ledger_key().verifier().clone(),
         };
         // A signature made in this process by the very key registered for the author is
         // valid by construction; any other is verified.
@@ -325,7 +340,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         for &target in &submission.redacts {
             self.check_redaction(submission, target).await?;
         }
-        Ok(())
+        Ok(content_body)
     }
 
     async fn check_redaction(

@@ -13,7 +13,7 @@
 
 use super::{AppendError, AppendRequest, ExpectedVersion, PipelineConfig, Receipt, Shared};
 use crate::checkpoint::Checkpoint;
-use crate::entry::{self, EntryError, Sequencing, LEDGER_AUTHOR};
+use crate::entry::{self, Sequencing, LEDGER_AUTHOR};
 use crate::hash::Hash;
 use crate::keyring::{self, Keyring};
 use crate::merkle::{Frontier, NodeId, ProofPlan};
@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 /// A submission waiting for its receipt.
 pub(super) struct Pending {
     pub request: AppendRequest,
+    /// The content body's canonical bytes, computed once when the commitment was checked.
+    pub content_body: Option<Vec<u8>>,
     pub reply: oneshot::Sender<Result<Receipt, AppendError>>,
 }
 
@@ -300,6 +302,7 @@ async fn build<S: LedgerStore>(
     for p in &pending {
         let outcome = sequence_one(
             &p.request,
+            p.content_body.as_ref(),
             &hits,
             versions,
             &mut after,
@@ -369,6 +372,7 @@ async fn build<S: LedgerStore>(
 #[allow(clippy::too_many_arguments)]
 fn sequence_one(
     request: &AppendRequest,
+    content_body: Option<&Vec<u8>>,
     hits: &HashMap<(String, String), IdempotencyHit>,
     versions: &mut HashMap<String, u64>,
     after: &mut Head,
@@ -407,12 +411,9 @@ fn sequence_one(
             actual,
         });
     }
-    let content = match &request.content {
-        Some(c) => match crate::canonical::to_canonical(&c.body) {
-            Ok(body) => Some((c.salt.clone(), body)),
-            Err(e) => return Outcome::Refused(EntryError::from(e).into()),
-        },
-        None => None,
+    let content = match (&request.content, content_body) {
+        (Some(c), Some(body)) => Some((c.salt.clone(), body.clone())),
+        _ => None,
     };
     // The signature was checked against this same (author, key id) before queueing;
     // left to check is the key's validity at this exact sequence number.
