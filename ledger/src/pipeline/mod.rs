@@ -119,6 +119,27 @@ struct Shared<S> {
     keyring: RwLock<Keyring>,
 }
 
+/// The payload of `PartnerKeyRegistered` (or, with the key it replaces,
+/// `PartnerKeyRotated`).
+fn new_key_payload(
+    key: &VerifierKey,
+    custody: Custody,
+    possession: &Signature,
+    replaces: Option<&str>,
+) -> Value {
+    let mut payload = json!({
+        "partner": key.name,
+        "key_id": key.id_hex(),
+        "public_key": key.public_base64(),
+        "custody": custody.as_str(),
+        "proof_of_possession": BASE64.encode(possession.to_bytes()),
+    });
+    if let (Some(old), Some(fields)) = (replaces, payload.as_object_mut()) {
+        fields.insert("old_key_id".into(), Value::from(old));
+    }
+    payload
+}
+
 impl<S> Shared<S> {
     /// The held signing key matching `verifier`, or the first held key when there is
     /// none yet (before the genesis entry). The list is never empty: `open` starts it.
@@ -412,13 +433,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         let submission = self.operator_submission(
             keyring::PARTNER_KEY_REGISTERED,
             &format!("partner-keys/{}", key.name),
-            json!({
-                "partner": key.name,
-                "key_id": key.id_hex(),
-                "public_key": key.public_base64(),
-                "custody": custody.as_str(),
-                "proof_of_possession": BASE64.encode(possession.to_bytes()),
-            }),
+            new_key_payload(key, custody, possession, None),
         )?;
         self.append_operator(submission).await
     }
@@ -434,14 +449,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         let submission = self.operator_submission(
             keyring::PARTNER_KEY_ROTATED,
             &format!("partner-keys/{}", key.name),
-            json!({
-                "partner": key.name,
-                "old_key_id": old_key_id,
-                "key_id": key.id_hex(),
-                "public_key": key.public_base64(),
-                "custody": custody.as_str(),
-                "proof_of_possession": BASE64.encode(possession.to_bytes()),
-            }),
+            new_key_payload(key, custody, possession, Some(old_key_id)),
         )?;
         self.append_operator(submission).await
     }

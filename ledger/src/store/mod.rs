@@ -358,6 +358,70 @@ pub(crate) fn hash_column(bytes: &[u8], what: &str) -> Result<Hash, StoreError> 
     Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }
 
+/// A chain's head row as either backend reads it, before its frontier is loaded.
+pub(crate) struct HeadRow {
+    pub chain_id: i64,
+    pub origin: String,
+    pub size: i64,
+    pub last_entry_hash: Vec<u8>,
+    pub last_recorded_at: String,
+}
+
+/// Completes the one head row a chain query found (refusing several) with the hashes of
+/// its frontier, read in one query.
+pub(crate) async fn chain_state<S: LedgerStore>(
+    store: &S,
+    rows: Vec<HeadRow>,
+) -> Result<Option<ChainState>, StoreError> {
+    if rows.len() > 1 {
+        return Err(StoreError::Corrupt(
+            "more than one chain; name the origin".into(),
+        ));
+    }
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let size = to_u64(row.size, "size")?;
+    let ids = crate::merkle::Frontier::peak_ids(size);
+    let nodes = store.nodes(row.chain_id, &ids).await?;
+    let peaks = ids
+        .iter()
+        .map(|id| {
+            nodes.get(id).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!("missing frontier node {}/{}", id.level, id.index))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(ChainState {
+        chain_id: row.chain_id,
+        origin: row.origin,
+        size,
+        last_entry_hash: hash_column(&row.last_entry_hash, "last_entry_hash")?,
+        last_recorded_at: row.last_recorded_at,
+        peaks,
+    }))
+}
+
+/// A `signing_keys` row as a key record.
+pub(crate) fn key_record(
+    partner: String,
+    key_id: String,
+    verifier_key: String,
+    custody: &str,
+    from_seq: i64,
+    until_seq: Option<i64>,
+) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        partner,
+        key_id,
+        verifier_key,
+        custody: crate::keyring::Custody::parse(custody)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown custody {custody:?}")))?,
+        from_seq: to_u64(from_seq, "from_seq")?,
+        until_seq: until_seq.map(|u| to_u64(u, "until_seq")).transpose()?,
+    })
+}
+
 /// Entries read per query by `snapshot`.
 pub(crate) const SNAPSHOT_PAGE: i64 = 5_000;
 

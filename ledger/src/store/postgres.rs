@@ -3,14 +3,13 @@
 //! sequence numbers are gapless and commit in order even with several writers. Rows are
 //! inserted with one `UNNEST` statement per table, whatever the batch size.
 
-use super::sqlite::parse_custody;
 use super::{
-    content_from_row, hash_column, migrations, to_i64, to_u64, Backend, Batch, ChainState,
-    IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    chain_state, content_from_row, hash_column, key_record, migrations, to_i64, to_u64, Backend,
+    Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
-use crate::merkle::{Frontier, NodeId};
+use crate::merkle::NodeId;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -46,34 +45,17 @@ impl PostgresStore {
             query = query.bind(origin);
         }
         let rows = query.fetch_all(&self.pool).await?;
-        if rows.len() > 1 {
-            return Err(StoreError::Corrupt(
-                "more than one chain; name the origin".into(),
-            ));
-        }
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        let chain_id: i64 = row.get(0);
-        let size = to_u64(row.get(2), "size")?;
-        let ids = Frontier::peak_ids(size);
-        let nodes = self.nodes(chain_id, &ids).await?;
-        let peaks = ids
-            .iter()
-            .map(|id| {
-                nodes.get(id).copied().ok_or_else(|| {
-                    StoreError::Corrupt(format!("missing frontier node {}/{}", id.level, id.index))
-                })
+        let rows = rows
+            .into_iter()
+            .map(|row| HeadRow {
+                chain_id: row.get(0),
+                origin: row.get(1),
+                size: row.get(2),
+                last_entry_hash: row.get(3),
+                last_recorded_at: row.get(4),
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(ChainState {
-            chain_id,
-            origin: row.get(1),
-            size,
-            last_entry_hash: hash_column(row.get::<&[u8], _>(3), "last_entry_hash")?,
-            last_recorded_at: row.get(4),
-            peaks,
-        }))
+            .collect();
+        chain_state(self, rows).await
     }
 }
 
@@ -557,17 +539,14 @@ impl LedgerStore for PostgresStore {
         rows.into_iter()
             .map(|row| {
                 let custody: String = row.get(3);
-                Ok(KeyRecord {
-                    partner: row.get(0),
-                    key_id: row.get(1),
-                    verifier_key: row.get(2),
-                    custody: parse_custody(&custody)?,
-                    from_seq: to_u64(row.get(4), "from_seq")?,
-                    until_seq: row
-                        .get::<Option<i64>, _>(5)
-                        .map(|u| to_u64(u, "until_seq"))
-                        .transpose()?,
-                })
+                key_record(
+                    row.get(0),
+                    row.get(1),
+                    row.get(2),
+                    &custody,
+                    row.get(4),
+                    row.get(5),
+                )
             })
             .collect()
     }
