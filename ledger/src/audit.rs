@@ -24,7 +24,7 @@ use crate::merkle::{self, Frontier, NodeId, ProofPlan};
 use crate::timestamp;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
@@ -756,7 +756,7 @@ struct LineReader<R> {
 
 impl<R: Read> LineReader<R> {
     /// Fills `block` with about [`BLOCK`] bytes of whole lines (the file's last line is
-    /// passed on even without its newline, so the form check can refuse it).
+    /// passed on even without its final newline and checked like any other line).
     fn next_block(&mut self, block: &mut Vec<u8>) -> std::io::Result<()> {
         block.clear();
         block.append(&mut self.carry);
@@ -865,10 +865,7 @@ impl SignatureJob {
                     return None;
                 }
                 (0..refs.len())
-                    .find(|&i| {
-                        let signature = Signature::from_bytes(&signatures[i]);
-                        keys[i].verify_strict(refs[i], &signature).is_err()
-                    })
+                    .find(|&i| !batch_verify::verify_one(refs[i], &signatures[i], &keys[i]))
                     // The batch failed but every single check passed: treat the
                     // first as bad rather than pass anything unproven.
                     .or(Some(0))

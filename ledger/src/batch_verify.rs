@@ -7,9 +7,13 @@
 //!   (-Σ zᵢsᵢ)·B + Σ zᵢ·Rᵢ + Σ (zᵢkᵢ)·Aᵢ = 0
 //!
 //! With the terms of each distinct key summed first, the multiscalar multiplication has
-//! n + keys + 1 points instead of 2n + 1, which is most of the auditor's work. As in
-//! ed25519-dalek, `s` must be canonical and the check is the cofactorless one; the zᵢ
-//! are fresh random 128-bit scalars, so a forger cannot make bad signatures cancel.
+//! n + keys + 1 points instead of 2n + 1, which is most of the auditor's work. `s` must
+//! be canonical and `R` must decode; the zᵢ are fresh random 128-bit scalars, so bad
+//! signatures cannot cancel out. The equation is the *cofactored* one (multiplied by 8,
+//! RFC 8032 §5.1.7), which makes the verdict deterministic: with the cofactorless
+//! equation, a signature whose `R` carries a small-order component passes or fails
+//! depending on the random weights. For one signature it is exactly RFC 8032's
+//! cofactored check, which [`verify_one`] offers to name a failing signature.
 
 use crate::hash::Hash;
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
@@ -77,7 +81,18 @@ pub fn verify_batch(messages: &[&[u8]], signatures: &[[u8; 64]], keys: &[Verifyi
     let points = std::iter::once(ED25519_BASEPOINT_POINT)
         .chain(r_points)
         .chain(key_points);
-    EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+        .mul_by_cofactor()
+        .is_identity()
+}
+
+/// RFC 8032's cofactored check of a single signature: the same verdict the batch gives.
+pub fn verify_one(message: &[u8], signature: &[u8; 64], key: &VerifyingKey) -> bool {
+    verify_batch(
+        &[message],
+        std::slice::from_ref(signature),
+        std::slice::from_ref(key),
+    )
 }
 
 #[cfg(test)]
@@ -120,6 +135,52 @@ mod tests {
         swapped.swap(0, 1);
         assert!(!verify_batch(&refs, &signatures, &swapped));
         assert!(verify_batch(&[], &[], &[]));
+    }
+
+    #[test]
+    fn verdicts_on_small_order_tweaks_are_deterministic() {
+        // A key holder who signs with R' = rB + T, T of order two, and S = r + k'a for
+        // k' = H(R' || A || M): valid under the cofactored equation, off by T under the
+        // cofactorless one. The verdict must not depend on the random weights.
+        let seed = [7u8; 32];
+        let key = SigningKey::from_bytes(&seed).verifying_key();
+        let expanded = Sha512::digest(seed);
+        let mut clamped = [0u8; 32];
+        clamped.copy_from_slice(&expanded[..32]);
+        clamped[0] &= 248;
+        clamped[31] &= 127;
+        clamped[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(clamped);
+        assert_eq!(
+            EdwardsPoint::mul_base(&a).compress().to_bytes(),
+            key.to_bytes()
+        );
+        let mut order_two_bytes = [0xffu8; 32];
+        order_two_bytes[0] = 0xec;
+        order_two_bytes[31] = 0x7f;
+        let order_two = CompressedEdwardsY(order_two_bytes).decompress().unwrap();
+        assert!(order_two.is_small_order() && !order_two.is_identity());
+        let message = b"a tweaked signature";
+        let r = Scalar::from(123_456_789u64);
+        let tweaked_r = (EdwardsPoint::mul_base(&r) + order_two).compress();
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(tweaked_r.as_bytes())
+                .chain_update(key.as_bytes())
+                .chain_update(message),
+        );
+        let s = r + k * a;
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(tweaked_r.as_bytes());
+        signature[32..].copy_from_slice(s.as_bytes());
+        let verdicts: Vec<bool> = (0..16)
+            .map(|_| verify_one(message, &signature, &key))
+            .collect();
+        assert!(verdicts.iter().all(|&v| v), "{verdicts:?}");
+        // ed25519-dalek's strict check refuses it, which is why the auditor names failing
+        // signatures with `verify_one`, not `verify_strict`.
+        let strict = key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature));
+        assert!(strict.is_err());
     }
 
     #[test]

@@ -19,13 +19,15 @@ pub enum CanonicalError {
     UnsupportedNumber { path: String, number: String },
     #[error("JSON is not valid: {0}")]
     Syntax(String),
+    #[error("the value at {path} is nested more than {limit} levels deep")]
+    TooDeep { path: String, limit: usize },
     #[error("the bytes are valid JSON but not in RFC 8785 canonical form")]
     NotCanonical,
 }
 
 /// Appends the JCS form of `value` to `out`.
 pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
-    write_value(value, out, &mut String::from("$"))
+    write_value(value, out, &mut String::from("$"), 0)
 }
 
 /// Returns the JCS form of `value`.
@@ -326,7 +328,20 @@ fn compare_names(a: &[u8], b: &[u8]) -> Result<std::cmp::Ordering, CanonicalErro
     Ok(a.encode_utf16().cmp(b.encode_utf16()))
 }
 
-fn write_value(value: &Value, out: &mut Vec<u8>, path: &mut String) -> Result<(), CanonicalError> {
+fn write_value(
+    value: &Value,
+    out: &mut Vec<u8>,
+    path: &mut String,
+    depth: usize,
+) -> Result<(), CanonicalError> {
+    // The writer refuses what the checker would refuse, so no accepted entry can fail
+    // its own audit.
+    if depth > MAX_DEPTH {
+        return Err(CanonicalError::TooDeep {
+            path: path.clone(),
+            limit: MAX_DEPTH,
+        });
+    }
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -352,7 +367,7 @@ fn write_value(value: &Value, out: &mut Vec<u8>, path: &mut String) -> Result<()
                 }
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                write_value(item, out, path)?;
+                write_value(item, out, path, depth + 1)?;
                 path.truncate(len);
             }
             out.push(b']');
@@ -372,7 +387,7 @@ fn write_value(value: &Value, out: &mut Vec<u8>, path: &mut String) -> Result<()
                 let len = path.len();
                 path.push('.');
                 path.push_str(name);
-                write_value(&members[name], out, path)?;
+                write_value(&members[name], out, path, depth + 1)?;
                 path.truncate(len);
             }
             out.push(b'}');
@@ -527,6 +542,15 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(check_canonical(deep.as_bytes()).is_err());
+        let value: Value = serde_json::from_str(&deep).unwrap();
+        assert!(matches!(
+            to_canonical(&value),
+            Err(CanonicalError::TooDeep { .. })
+        ));
+        let limit = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        let value: Value = serde_json::from_str(&limit).unwrap();
+        let bytes = to_canonical(&value).unwrap();
+        check_canonical(&bytes).unwrap();
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum KeyError {
     BadVerifierKey(String),
     #[error("the key file {path} is not a signer key (PRIVATE+KEY+name+id+key)")]
     BadSignerKey { path: String },
+    #[error("the public key for {0:?} is of small order, so it proves nothing; use a properly generated Ed25519 key")]
+    WeakKey(String),
     #[error("key id in {0:?} does not match its name and public key")]
     KeyIdMismatch(String),
     #[error(
@@ -77,6 +79,11 @@ pub struct VerifierKey {
 impl VerifierKey {
     pub fn new(name: &str, key: VerifyingKey) -> Result<VerifierKey, KeyError> {
         check_key_name(name)?;
+        // A small-order key "verifies" signatures nobody made (the identity point with
+        // R = identity and S = 0 verifies over every message): never accept one.
+        if key.is_weak() {
+            return Err(KeyError::WeakKey(name.to_string()));
+        }
         Ok(VerifierKey {
             name: name.to_string(),
             id: key_id(name, key.as_bytes()),
@@ -334,6 +341,24 @@ mod tests {
             SignerKey::read(&path),
             Err(KeyError::BadSignerKey { .. })
         ));
+    }
+
+    #[test]
+    fn small_order_keys_are_refused() {
+        // The identity point (y = 1) as a public key.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = VerifyingKey::from_bytes(&identity).unwrap();
+        assert!(matches!(
+            VerifierKey::new("a", weak),
+            Err(KeyError::WeakKey(_))
+        ));
+        let text = format!(
+            "a+{}+{}",
+            hex::encode(key_id("a", &identity)),
+            BASE64.encode([&[1u8][..], &identity].concat())
+        );
+        assert!(VerifierKey::parse(&text).is_err());
     }
 
     #[test]
