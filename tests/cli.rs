@@ -49,6 +49,14 @@ fn run_scenario(url: Option<&str>) {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "the ledger key must be private");
+        if url.is_none() {
+            let db = std::fs::metadata(data.join("ledger.db")).unwrap();
+            assert_eq!(
+                db.permissions().mode() & 0o777,
+                0o600,
+                "the store holds personal data"
+            );
+        }
     }
     // A second init refuses to start another log over the first.
     assert!(
