@@ -425,16 +425,24 @@ pub(crate) fn key_record(
 /// Entries read per query by `snapshot`.
 pub(crate) const SNAPSHOT_PAGE: i64 = 5_000;
 
-pub(crate) fn content_from_row(
+/// An `entries` row joined with its `contents` row (absent once redacted).
+pub(crate) fn stored_entry(
+    seq: i64,
+    bytes: Vec<u8>,
     salt: Option<String>,
     body: Option<Vec<u8>>,
-) -> Result<Option<Content>, StoreError> {
-    match (salt, body) {
+) -> Result<StoredEntry, StoreError> {
+    let content = match (salt, body) {
         (Some(salt), Some(body)) => {
             let body = serde_json::from_slice(&body)
                 .map_err(|e| StoreError::Corrupt(format!("stored content is not JSON: {e}")))?;
-            Ok(Some(Content { salt, body }))
+            Some(Content { salt, body })
         }
-        _ => Ok(None),
-    }
+        _ => None,
+    };
+    Ok(StoredEntry {
+        seq: to_u64(seq, "seq")?,
+        bytes,
+        content,
+    })
 }

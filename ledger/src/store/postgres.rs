@@ -4,8 +4,8 @@
 //! inserted with one `UNNEST` statement per table, whatever the batch size.
 
 use super::{
-    chain_state, content_from_row, hash_column, key_record, migrations, to_i64, to_u64, Backend,
-    Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    chain_state, hash_column, key_record, migrations, stored_entry, to_i64, to_u64, Backend, Batch,
+    ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -422,13 +422,7 @@ impl LedgerStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|row| {
-                Ok(StoredEntry {
-                    seq: to_u64(row.get(0), "seq")?,
-                    bytes: row.get(1),
-                    content: content_from_row(row.get(2), row.get(3))?,
-                })
-            })
+            .map(|row| stored_entry(row.get(0), row.get(1), row.get(2), row.get(3)))
             .collect()
     }
 
@@ -465,11 +459,7 @@ impl LedgerStore for PostgresStore {
             .await?;
             let page_end = next;
             for row in rows {
-                let entry = StoredEntry {
-                    seq: to_u64(row.get(0), "seq")?,
-                    bytes: row.get(1),
-                    content: content_from_row(row.get(2), row.get(3))?,
-                };
+                let entry = stored_entry(row.get(0), row.get(1), row.get(2), row.get(3))?;
                 if entry.seq >= size {
                     break;
                 }
