@@ -98,11 +98,24 @@ impl<'a> Checker<'a> {
             outline: Vec::new(),
             record_next: outline.then_some(None),
         };
-        checker.value(0)?;
-        if checker.at != bytes.len() {
-            return Err(CanonicalError::NotCanonical);
+        let checked = checker.value(0).and_then(|()| {
+            if checker.at == bytes.len() {
+                Ok(())
+            } else {
+                Err(CanonicalError::NotCanonical)
+            }
+        });
+        match checked {
+            Ok(()) => Ok(checker.outline),
+            // Only on failure: say whether the bytes are JSON at all.
+            Err(CanonicalError::NotCanonical) => {
+                match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                    Err(e) => Err(CanonicalError::Syntax(e.to_string())),
+                    Ok(_) => Err(CanonicalError::NotCanonical),
+                }
+            }
+            Err(other) => Err(other),
         }
-        Ok(checker.outline)
     }
 }
 

@@ -22,7 +22,11 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects and applies migrations.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
         migrations::postgres().run(&pool).await?;
         Ok(PostgresStore { pool })
     }
