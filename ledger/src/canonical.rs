@@ -98,13 +98,10 @@ impl<'a> Checker<'a> {
             outline: Vec::new(),
             record_next: outline.then_some(None),
         };
-        let checked = checker.value(0).and_then(|()| {
-            if checker.at == bytes.len() {
-                Ok(())
-            } else {
-                Err(CanonicalError::NotCanonical)
-            }
-        });
+        let mut checked = checker.value(0);
+        if checked.is_ok() && checker.at != bytes.len() {
+            checked = Err(CanonicalError::NotCanonical);
+        }
         match checked {
             Ok(()) => Ok(checker.outline),
             // Only on failure: say whether the bytes are JSON at all.
