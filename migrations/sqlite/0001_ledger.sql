@@ -59,7 +59,8 @@ CREATE TABLE contents (
     FOREIGN KEY (chain_id, seq) REFERENCES entries (chain_id, seq)
 );
 
--- Every perfect, aligned Merkle subtree (level 0 = leaf hashes); written once.
+-- Every perfect, aligned Merkle subtree above the leaves (level >= 1); written once.
+-- A leaf (level 0) is not stored: it is SHA-256(0x00 || entries.entry_hash).
 CREATE TABLE tree_nodes (
     chain_id INTEGER NOT NULL,
     level    INTEGER NOT NULL,

@@ -110,7 +110,8 @@ pub struct Batch {
     /// The head size this batch was sequenced on; the commit fails if it moved.
     pub base_size: u64,
     pub entries: Vec<NewEntry>,
-    /// New perfect Merkle nodes, leaves (level 0) included.
+    /// New perfect Merkle nodes, leaves (level 0) included; stores keep only levels
+    /// >= 1, since a leaf is SHA-256(0x00 || entry hash).
     pub nodes: Vec<(NodeId, Hash)>,
     pub last_recorded_at: String,
     pub checkpoint_note: String,
@@ -400,6 +401,25 @@ pub(crate) async fn chain_state<S: LedgerStore>(
         last_recorded_at: row.last_recorded_at,
         peaks,
     }))
+}
+
+/// A Merkle node as read back: stored nodes (levels >= 1) as they are; a leaf (level 0)
+/// is not stored but derived from its entry's hash, which is what the query returns.
+pub(crate) fn node_row(level: i64, index: i64, hash: &[u8]) -> Result<(NodeId, Hash), StoreError> {
+    let id = NodeId {
+        level: u8::try_from(level)
+            .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
+        index: to_u64(index, "node index")?,
+    };
+    let hash = hash_column(hash, "node hash")?;
+    Ok((
+        id,
+        if level == 0 {
+            crate::entry::entry_leaf(&hash)
+        } else {
+            hash
+        },
+    ))
 }
 
 /// A `signing_keys` row as a key record.

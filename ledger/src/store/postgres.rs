@@ -4,8 +4,8 @@
 //! inserted with one `UNNEST` statement per table, whatever the batch size.
 
 use super::{
-    chain_state, hash_column, key_record, migrations, stored_entry, to_i64, to_u64, Backend, Batch,
-    ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    chain_state, hash_column, key_record, migrations, node_row, stored_entry, to_i64, to_u64,
+    Backend, Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -79,7 +79,8 @@ impl PostgresStore {
             .iter()
             .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
             .collect();
-        let n = &batch.nodes;
+        // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
+        let n: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
         let moved: i64 = sqlx::query_scalar(
             "WITH head AS ( \
                  UPDATE chain_heads SET size = $2, last_entry_hash = $3, last_recorded_at = $4 \
@@ -247,7 +248,8 @@ impl LedgerStore for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        let n = &batch.nodes;
+        // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
+        let n: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
         sqlx::query(
             "INSERT INTO tree_nodes (chain_id, level, idx, hash) \
              SELECT $1, * FROM UNNEST($2::smallint[], $3::bigint[], $4::bytea[])",
@@ -388,8 +390,12 @@ impl LedgerStore for PostgresStore {
         ids: &[NodeId],
     ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.level, t.idx, t.hash FROM UNNEST($2::smallint[], $3::bigint[]) AS k(level, idx) \
-             JOIN tree_nodes t ON t.chain_id = $1 AND t.level = k.level AND t.idx = k.idx",
+            "WITH k AS (SELECT * FROM UNNEST($2::smallint[], $3::bigint[]) AS k(level, idx)) \
+             SELECT t.level, t.idx, t.hash FROM k \
+             JOIN tree_nodes t ON t.chain_id = $1 AND t.level = k.level AND t.idx = k.idx \
+             UNION ALL \
+             SELECT 0::smallint, e.seq, e.entry_hash FROM k \
+             JOIN entries e ON e.chain_id = $1 AND k.level = 0 AND e.seq = k.idx",
         )
         .bind(chain_id)
         .bind(ids.iter().map(|id| i16::from(id.level)).collect::<Vec<_>>())
@@ -399,12 +405,7 @@ impl LedgerStore for PostgresStore {
         rows.into_iter()
             .map(|row| {
                 let level: i16 = row.get(0);
-                let id = NodeId {
-                    level: u8::try_from(level)
-                        .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
-                    index: to_u64(row.get(1), "node index")?,
-                };
-                Ok((id, hash_column(row.get::<&[u8], _>(2), "node hash")?))
+                node_row(i64::from(level), row.get(1), row.get::<&[u8], _>(2))
             })
             .collect()
     }

@@ -4,8 +4,8 @@
 //! and `secure_delete` so redacted content is overwritten, not just unlinked.
 
 use super::{
-    chain_state, hash_column, key_record, migrations, stored_entry, to_i64, to_u64, Backend, Batch,
-    ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    chain_state, hash_column, key_record, migrations, node_row, stored_entry, to_i64, to_u64,
+    Backend, Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -196,7 +196,9 @@ impl LedgerStore for SqliteStore {
             });
             q.push(";");
         }
-        for rows in batch.nodes.chunks(ROWS_PER_INSERT * 2) {
+        // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
+        let inner: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
+        for rows in inner.chunks(ROWS_PER_INSERT * 2) {
             q.push(" INSERT INTO tree_nodes (chain_id, level, idx, hash) ");
             q.push_values(rows, |mut b, (id, hash)| {
                 b.push_bind(batch.chain_id)
@@ -376,14 +378,15 @@ impl LedgerStore for SqliteStore {
             q.push(") SELECT t.level, t.idx, t.hash FROM k JOIN tree_nodes t ON t.chain_id = ");
             q.push_bind(chain_id)
                 .push(" AND t.level = k.level AND t.idx = k.idx");
+            // Leaves come from their entries' hashes.
+            q.push(
+                " UNION ALL SELECT 0, e.seq, e.entry_hash FROM k JOIN entries e ON e.chain_id = ",
+            );
+            q.push_bind(chain_id)
+                .push(" AND k.level = 0 AND e.seq = k.idx");
             for row in q.build().fetch_all(&self.pool).await? {
-                let level: i64 = row.get(0);
-                let id = NodeId {
-                    level: u8::try_from(level)
-                        .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
-                    index: to_u64(row.get(1), "node index")?,
-                };
-                found.insert(id, hash_column(row.get::<&[u8], _>(2), "node hash")?);
+                let (id, hash) = node_row(row.get(0), row.get(1), row.get::<&[u8], _>(2))?;
+                found.insert(id, hash);
             }
         }
         Ok(found)
