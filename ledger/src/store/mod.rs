@@ -177,13 +177,6 @@ pub trait LedgerStore: Send + Sync + 'static {
         chain_id: i64,
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
-    /// Current version of each named stream that exists.
-    fn stream_versions(
-        &self,
-        chain_id: i64,
-        streams: &[&str],
-    ) -> impl Future<Output = Result<HashMap<String, u64>, StoreError>> + Send;
-
     /// Earlier uses of these (author, idempotency key) pairs.
     fn idempotency_hits(
         &self,
@@ -276,13 +269,6 @@ impl LedgerStore for AnyStore {
     }
     async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         delegate!(self, s => s.commit(batch))
-    }
-    async fn stream_versions(
-        &self,
-        chain_id: i64,
-        streams: &[&str],
-    ) -> Result<HashMap<String, u64>, StoreError> {
-        delegate!(self, s => s.stream_versions(chain_id, streams))
     }
     async fn all_stream_versions(&self, chain_id: i64) -> Result<HashMap<String, u64>, StoreError> {
         delegate!(self, s => s.all_stream_versions(chain_id))

@@ -338,24 +338,6 @@ impl LedgerStore for PostgresStore {
             .collect())
     }
 
-    async fn stream_versions(
-        &self,
-        chain_id: i64,
-        streams: &[&str],
-    ) -> Result<HashMap<String, u64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT stream, MAX(stream_version) FROM entries \
-             WHERE chain_id = $1 AND stream = ANY($2) GROUP BY stream",
-        )
-        .bind(chain_id)
-        .bind(streams)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| Ok((row.get(0), to_u64(row.get(1), "stream_version")?)))
-            .collect()
-    }
-
     async fn idempotency_hits(
         &self,
         chain_id: i64,

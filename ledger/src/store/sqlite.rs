@@ -299,29 +299,6 @@ impl LedgerStore for SqliteStore {
             .collect())
     }
 
-    async fn stream_versions(
-        &self,
-        chain_id: i64,
-        streams: &[&str],
-    ) -> Result<HashMap<String, u64>, StoreError> {
-        let mut versions = HashMap::new();
-        for chunk in streams.chunks(ROWS_PER_INSERT * 4) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT stream, MAX(stream_version) FROM entries WHERE chain_id = ",
-            );
-            q.push_bind(chain_id).push(" AND stream IN (");
-            let mut list = q.separated(", ");
-            for s in chunk {
-                list.push_bind(*s);
-            }
-            q.push(") GROUP BY stream");
-            for row in q.build().fetch_all(&self.pool).await? {
-                versions.insert(row.get(0), to_u64(row.get(1), "stream_version")?);
-            }
-        }
-        Ok(versions)
-    }
-
     async fn idempotency_hits(
         &self,
         chain_id: i64,
