@@ -22,10 +22,12 @@ use crate::entry::{self, Sequencing, LEDGER_AUTHOR};
 use crate::hash::Hash;
 use crate::keyring::{self, Keyring};
 use crate::merkle::{Frontier, NodeId, ProofPlan};
-use crate::store::{Batch, ChainState, IdempotencyHit, LedgerStore, NewEntry, StoreError};
+use crate::store::{
+    Batch, ChainState, IdempotencyHit, LedgerStore, NewEntry, StoreError, StreamPosition,
+};
 use crate::timestamp;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,8 +91,10 @@ struct Built {
 /// version and a digest of every idempotency key. Loaded once at start; updated as
 /// batches are built (speculatively: a failed commit reloads it from the store).
 pub(super) struct Known {
-    streams: HashMap<String, u64>,
-    keys: HashSet<u128>,
+    streams: HashMap<String, StreamPosition>,
+    /// Digest of (author, idempotency key) → the sequence number of its first use. The
+    /// store has no index on idempotency keys; this map is the only way to them.
+    keys: HashMap<u128, u64>,
 }
 
 /// A 128-bit digest of (author, idempotency key); a match is confirmed in the store.
@@ -112,7 +116,10 @@ impl Known {
         )?;
         Ok(Known {
             streams,
-            keys: keys.iter().map(|(a, k)| key_digest(a, k)).collect(),
+            keys: keys
+                .iter()
+                .map(|k| (key_digest(&k.author, &k.idempotency_key), k.seq))
+                .collect(),
         })
     }
 }
@@ -188,7 +195,9 @@ async fn settle<S: LedgerStore>(
                 Ok(mut guard) => *guard = built.after.keyring.clone(),
                 Err(poisoned) => *poisoned.into_inner() = built.after.keyring.clone(),
             }
-            answer(shared, built).await;
+            // Answering (receipts with their proofs) runs beside the next batch.
+            let shared = shared.clone();
+            tokio::spawn(async move { answer(&shared, built).await });
             true
         }
         Err(error) => {
@@ -211,11 +220,12 @@ fn fail_built(built: Built, why: &str) {
 }
 
 /// Starts again from what the store holds.
+///
+/// The head is read before the streams and keys: what they then hold is at least
+/// everything up to that head (the store has no unique index on idempotency keys, so
+/// a key missed here could be used twice). Anything newer only makes the next commit
+/// find the head moved, and reload again.
 async fn reload<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, known: &mut Known) {
-    match Known::load(&shared.store, shared.chain_id).await {
-        Ok(loaded) => *known = loaded,
-        Err(e) => eprintln!("isa-ledger: could not reload streams and idempotency keys: {e}"),
-    }
     let state = match shared.store.chain(&shared.origin).await {
         Ok(Some(state)) => state,
         other => {
@@ -223,6 +233,13 @@ async fn reload<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, known: &mut
             return;
         }
     };
+    match Known::load(&shared.store, shared.chain_id).await {
+        Ok(loaded) => *known = loaded,
+        Err(e) => {
+            eprintln!("isa-ledger: could not reload streams and idempotency keys: {e}");
+            return;
+        }
+    }
     let records = match shared.store.keys(shared.chain_id).await {
         Ok(r) => r,
         Err(e) => {
@@ -253,16 +270,17 @@ async fn build<S: LedgerStore>(
     known: &mut Known,
     pending: Vec<Pending>,
 ) -> Result<Built, ()> {
-    // Only keys whose digest is already known can be retries; the store confirms them.
-    let candidates: Vec<(&str, &str)> = pending
+    // Only keys whose digest is already known can be retries; the store confirms them
+    // (a digest collision finds an entry with another key, which is no hit).
+    let candidates: Vec<u64> = pending
         .iter()
         .map(|p| p.request.submission.submission())
-        .filter(|s| {
+        .filter_map(|s| {
             known
                 .keys
-                .contains(&key_digest(&s.author, &s.idempotency_key))
+                .get(&key_digest(&s.author, &s.idempotency_key))
+                .copied()
         })
-        .map(|s| (s.author.as_str(), s.idempotency_key.as_str()))
         .collect();
     let mut hits = if candidates.is_empty() {
         HashMap::new()
@@ -341,7 +359,9 @@ async fn build<S: LedgerStore>(
         redactions,
     };
     for e in &write.entries {
-        known.keys.insert(key_digest(&e.author, &e.idempotency_key));
+        known
+            .keys
+            .insert(key_digest(&e.author, &e.idempotency_key), e.seq);
     }
     Ok(Built {
         pending,
@@ -359,7 +379,7 @@ fn sequence_one(
     request: &AppendRequest,
     content_body: Option<&Vec<u8>>,
     hits: &HashMap<(String, String), IdempotencyHit>,
-    versions: &mut HashMap<String, u64>,
+    versions: &mut HashMap<String, StreamPosition>,
     after: &mut Head,
     entries: &mut Vec<NewEntry>,
     nodes: &mut Vec<(NodeId, Hash)>,
@@ -383,7 +403,8 @@ fn sequence_one(
         };
     }
     let seq = after.size;
-    let actual = versions.get(&s.stream).copied();
+    let position = versions.get(&s.stream).copied();
+    let actual = position.map(|p| p.version);
     let version_ok = match request.expected {
         ExpectedVersion::Any => true,
         ExpectedVersion::NoStream => actual.is_none(),
@@ -417,8 +438,12 @@ fn sequence_one(
         let partner = s.payload.get("partner").and_then(Value::as_str);
         changed_keys.push(partner.unwrap_or(LEDGER_AUTHOR).to_string());
     }
-    let stream_version = actual.map_or(1, |v| v + 1);
-    versions.insert(s.stream.clone(), stream_version);
+    let stream = StreamPosition {
+        id: position.map_or(seq, |p| p.id),
+        version: actual.map_or(1, |v| v + 1),
+    };
+    let stream_version = stream.version;
+    versions.insert(s.stream.clone(), stream);
     after.last_recorded_at = after.last_recorded_at.max(timestamp::now_micros());
     let recorded_at = timestamp::format_micros(after.last_recorded_at);
     let bytes = entry::entry_bytes(
@@ -450,6 +475,8 @@ fn sequence_one(
         author: s.author.clone(),
         event_type: s.event_type.clone(),
         stream: s.stream.clone(),
+        stream_id: stream.id,
+        opens_stream: position.is_none(),
         stream_version,
         idempotency_key: s.idempotency_key.clone(),
         submission_hash: signed.hash(),

@@ -43,12 +43,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("another writer appended to this log (head is at {found}, this writer expected {expected}); retry")]
     HeadMoved { expected: u64, found: u64 },
-    #[error("a stream version was taken concurrently (constraint entries_by_stream); retry")]
-    StreamRace,
-    #[error(
-        "an idempotency key was taken concurrently (constraint entries_by_idempotency_key); retry"
-    )]
-    IdempotencyRace,
+    #[error("a stream or stream version was taken concurrently (constraint {0}); retry")]
+    StreamRace(&'static str),
     #[error("the store is inconsistent: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -62,13 +58,11 @@ impl StoreError {
         if let sqlx::Error::Database(db) = &error {
             let message = db.message();
             let constraint = db.constraint().unwrap_or_default();
-            if constraint == "entries_by_stream" || message.contains("entries.stream") {
-                return StoreError::StreamRace;
+            if constraint == "entries_by_stream" || message.contains("entries.stream_id") {
+                return StoreError::StreamRace("entries_by_stream");
             }
-            if constraint == "entries_by_idempotency_key"
-                || message.contains("entries.idempotency_key")
-            {
-                return StoreError::IdempotencyRace;
+            if constraint == "streams_pkey" || message.contains("streams.stream") {
+                return StoreError::StreamRace("streams_pkey");
             }
         }
         StoreError::Database(error)
@@ -96,6 +90,10 @@ pub struct NewEntry {
     pub author: String,
     pub event_type: String,
     pub stream: String,
+    /// The sequence number of the stream's first entry: how the store names the stream.
+    pub stream_id: u64,
+    /// Whether this entry opens its stream (and the store records the stream's name).
+    pub opens_stream: bool,
     pub stream_version: u64,
     pub idempotency_key: String,
     pub submission_hash: Hash,
@@ -142,6 +140,39 @@ pub struct IdempotencyHit {
     pub submission_hash: Hash,
 }
 
+/// Where a stream stands: its id (the sequence number of its first entry) and version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub id: u64,
+    pub version: u64,
+}
+
+/// A stream's position from its stored id and highest version.
+pub(crate) fn stream_position(
+    stream: String,
+    id: i64,
+    version: Option<i64>,
+) -> Result<(String, StreamPosition), StoreError> {
+    let version = version.ok_or_else(|| {
+        StoreError::Corrupt(format!("stream {stream:?} is recorded but has no entries"))
+    })?;
+    Ok((
+        stream,
+        StreamPosition {
+            id: to_u64(id, "stream_id")?,
+            version: to_u64(version, "stream_version")?,
+        },
+    ))
+}
+
+/// An entry's idempotency key, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    pub seq: u64,
+    pub author: String,
+    pub idempotency_key: String,
+}
+
 /// The operations the ledger needs from a database. Both backends implement all of it.
 pub trait LedgerStore: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -165,23 +196,24 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// Writes a batch atomically and durably (one commit, one fsync).
     fn commit(&self, batch: &Batch) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every stream's current version; the sequencer loads this once when it starts.
+    /// Every stream's id and current version; the sequencer loads this once when it
+    /// starts.
     fn all_stream_versions(
         &self,
         chain_id: i64,
-    ) -> impl Future<Output = Result<HashMap<String, u64>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<HashMap<String, StreamPosition>, StoreError>> + Send;
 
-    /// Every (author, idempotency key) pair used so far; loaded once at start.
+    /// Every idempotency key used so far, with its entry; loaded once at start.
     fn all_idempotency_keys(
         &self,
         chain_id: i64,
-    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<KeyUse>, StoreError>> + Send;
 
-    /// Earlier uses of these (author, idempotency key) pairs.
+    /// The (author, idempotency key) of each of these entries, with its first use.
     fn idempotency_hits(
         &self,
         chain_id: i64,
-        keys: &[(&str, &str)],
+        seqs: &[u64],
     ) -> impl Future<Output = Result<HashMap<(String, String), IdempotencyHit>, StoreError>> + Send;
 
     /// The hashes of these perfect Merkle nodes, in one read.
@@ -270,21 +302,21 @@ impl LedgerStore for AnyStore {
     async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         delegate!(self, s => s.commit(batch))
     }
-    async fn all_stream_versions(&self, chain_id: i64) -> Result<HashMap<String, u64>, StoreError> {
-        delegate!(self, s => s.all_stream_versions(chain_id))
-    }
-    async fn all_idempotency_keys(
+    async fn all_stream_versions(
         &self,
         chain_id: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<HashMap<String, StreamPosition>, StoreError> {
+        delegate!(self, s => s.all_stream_versions(chain_id))
+    }
+    async fn all_idempotency_keys(&self, chain_id: i64) -> Result<Vec<KeyUse>, StoreError> {
         delegate!(self, s => s.all_idempotency_keys(chain_id))
     }
     async fn idempotency_hits(
         &self,
         chain_id: i64,
-        keys: &[(&str, &str)],
+        seqs: &[u64],
     ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
-        delegate!(self, s => s.idempotency_hits(chain_id, keys))
+        delegate!(self, s => s.idempotency_hits(chain_id, seqs))
     }
     async fn nodes(
         &self,

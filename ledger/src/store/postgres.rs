@@ -4,8 +4,9 @@
 //! inserted with one `UNNEST` statement per table, whatever the batch size.
 
 use super::{
-    chain_state, hash_column, key_record, migrations, node_row, stored_entry, to_i64, to_u64,
-    Backend, Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    chain_state, hash_column, key_record, migrations, node_row, stored_entry, stream_position,
+    to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse, LedgerStore,
+    StoreError, StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -75,6 +76,7 @@ impl PostgresStore {
         last_hash: Hash,
     ) -> Result<(), StoreError> {
         let e = &batch.entries;
+        let opened: Vec<_> = e.iter().filter(|e| e.opens_stream).collect();
         let with_content: Vec<_> = e
             .iter()
             .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
@@ -86,10 +88,14 @@ impl PostgresStore {
                  UPDATE chain_heads SET size = $2, last_entry_hash = $3, last_recorded_at = $4 \
                  WHERE chain_id = $1 AND size = $5 RETURNING size \
              ), new_entries AS ( \
-                 INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
+                 INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream_id, \
                      stream_version, idempotency_key, submission_hash) \
                  SELECT $1, u.* FROM UNNEST($6::bigint[], $7::bytea[], $8::bytea[], $9::text[], \
-                     $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bytea[]) AS u \
+                     $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[]) AS u \
+                 WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
+             ), new_streams AS ( \
+                 INSERT INTO streams (chain_id, stream, stream_id) \
+                 SELECT $1, u.* FROM UNNEST($22::text[], $23::bigint[]) AS u \
                  WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
              ), new_contents AS ( \
                  INSERT INTO contents (chain_id, seq, salt, body) \
@@ -115,7 +121,7 @@ impl PostgresStore {
         .bind(e.iter().map(|e| e.hash.0.as_slice()).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.author.as_str()).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| to_i64(e.stream_id)).collect::<Vec<_>>())
         .bind(e.iter().map(|e| to_i64(e.stream_version)).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.idempotency_key.as_str()).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.submission_hash.0.as_slice()).collect::<Vec<_>>())
@@ -126,6 +132,8 @@ impl PostgresStore {
         .bind(n.iter().map(|(id, _)| to_i64(id.index)).collect::<Vec<_>>())
         .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<_>>())
         .bind(batch.checkpoint_note.as_str())
+        .bind(opened.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+        .bind(opened.iter().map(|e| to_i64(e.stream_id)).collect::<Vec<_>>())
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -199,10 +207,10 @@ impl LedgerStore for PostgresStore {
         }
         let e = &batch.entries;
         sqlx::query(
-            "INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
+            "INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream_id, \
              stream_version, idempotency_key, submission_hash) \
              SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], \
-             $7::text[], $8::bigint[], $9::text[], $10::bytea[])",
+             $7::bigint[], $8::bigint[], $9::text[], $10::bytea[])",
         )
         .bind(batch.chain_id)
         .bind(e.iter().map(|e| to_i64(e.seq)).collect::<Vec<_>>())
@@ -210,13 +218,31 @@ impl LedgerStore for PostgresStore {
         .bind(e.iter().map(|e| e.hash.0.as_slice()).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.author.as_str()).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| to_i64(e.stream_id)).collect::<Vec<_>>())
         .bind(e.iter().map(|e| to_i64(e.stream_version)).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.idempotency_key.as_str()).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.submission_hash.0.as_slice()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
+        let opened: Vec<_> = e.iter().filter(|e| e.opens_stream).collect();
+        if !opened.is_empty() {
+            sqlx::query(
+                "INSERT INTO streams (chain_id, stream, stream_id) \
+                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[])",
+            )
+            .bind(batch.chain_id)
+            .bind(opened.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+            .bind(
+                opened
+                    .iter()
+                    .map(|e| to_i64(e.stream_id))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
         let with_content: Vec<_> = e
             .iter()
             .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
@@ -312,45 +338,51 @@ impl LedgerStore for PostgresStore {
         Ok(())
     }
 
-    async fn all_stream_versions(&self, chain_id: i64) -> Result<HashMap<String, u64>, StoreError> {
+    async fn all_stream_versions(
+        &self,
+        chain_id: i64,
+    ) -> Result<HashMap<String, StreamPosition>, StoreError> {
         let rows = sqlx::query(
-            "SELECT stream, MAX(stream_version) FROM entries WHERE chain_id = $1 GROUP BY stream",
+            "SELECT s.stream, s.stream_id, (SELECT MAX(e.stream_version) FROM entries e \
+             WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id) \
+             FROM streams s WHERE s.chain_id = $1",
         )
         .bind(chain_id)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|row| Ok((row.get(0), to_u64(row.get(1), "stream_version")?)))
+            .map(|row| stream_position(row.get(0), row.get(1), row.get(2)))
             .collect()
     }
 
-    async fn all_idempotency_keys(
-        &self,
-        chain_id: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT author, idempotency_key FROM entries WHERE chain_id = $1")
-            .bind(chain_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect())
+    async fn all_idempotency_keys(&self, chain_id: i64) -> Result<Vec<KeyUse>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, author, idempotency_key FROM entries WHERE chain_id = $1")
+                .bind(chain_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(KeyUse {
+                    seq: to_u64(row.get(0), "seq")?,
+                    author: row.get(1),
+                    idempotency_key: row.get(2),
+                })
+            })
+            .collect()
     }
 
     async fn idempotency_hits(
         &self,
         chain_id: i64,
-        keys: &[(&str, &str)],
+        seqs: &[u64],
     ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
         let rows = sqlx::query(
-            "SELECT e.author, e.idempotency_key, e.seq, e.submission_hash \
-             FROM UNNEST($2::text[], $3::text[]) AS k(author, idempotency_key) \
-             JOIN entries e ON e.chain_id = $1 AND e.author = k.author AND e.idempotency_key = k.idempotency_key",
+            "SELECT author, idempotency_key, seq, submission_hash FROM entries \
+             WHERE chain_id = $1 AND seq = ANY($2)",
         )
         .bind(chain_id)
-        .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
-        .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+        .bind(seqs.iter().map(|s| to_i64(*s)).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

@@ -4,8 +4,9 @@
 //! and `secure_delete` so redacted content is overwritten, not just unlinked.
 
 use super::{
-    chain_state, hash_column, key_record, migrations, node_row, stored_entry, to_i64, to_u64,
-    Backend, Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    chain_state, hash_column, key_record, migrations, node_row, stored_entry, stream_position,
+    to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse, LedgerStore,
+    StoreError, StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -63,6 +64,7 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
+            .pragma("wal_autocheckpoint", "16384")
             .statement_cache_capacity(400);
         let mut writer = options.connect().await?;
         migrations::sqlite().run(&mut writer).await?;
@@ -164,7 +166,7 @@ impl LedgerStore for SqliteStore {
             .push("; INSERT INTO sequence_guard (head_moved) SELECT 1 WHERE changes() = 0;");
         for rows in batch.entries.chunks(ROWS_PER_INSERT) {
             q.push(
-                " INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream, \
+                " INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream_id, \
                  stream_version, idempotency_key, submission_hash) ",
             );
             q.push_values(rows, |mut b, e| {
@@ -174,10 +176,20 @@ impl LedgerStore for SqliteStore {
                     .push_bind(e.hash.0.as_slice())
                     .push_bind(e.author.as_str())
                     .push_bind(e.event_type.as_str())
-                    .push_bind(e.stream.as_str())
+                    .push_bind(to_i64(e.stream_id))
                     .push_bind(to_i64(e.stream_version))
                     .push_bind(e.idempotency_key.as_str())
                     .push_bind(e.submission_hash.0.as_slice());
+            });
+            q.push(";");
+        }
+        let opened: Vec<_> = batch.entries.iter().filter(|e| e.opens_stream).collect();
+        for rows in opened.chunks(ROWS_PER_INSERT) {
+            q.push(" INSERT INTO streams (chain_id, stream, stream_id) ");
+            q.push_values(rows, |mut b, e| {
+                b.push_bind(batch.chain_id)
+                    .push_bind(e.stream.as_str())
+                    .push_bind(to_i64(e.stream_id));
             });
             q.push(";");
         }
@@ -273,56 +285,56 @@ impl LedgerStore for SqliteStore {
         Ok(())
     }
 
-    async fn all_stream_versions(&self, chain_id: i64) -> Result<HashMap<String, u64>, StoreError> {
+    async fn all_stream_versions(
+        &self,
+        chain_id: i64,
+    ) -> Result<HashMap<String, StreamPosition>, StoreError> {
         let rows = sqlx::query(
-            "SELECT stream, MAX(stream_version) FROM entries WHERE chain_id = ? GROUP BY stream",
+            "SELECT s.stream, s.stream_id, (SELECT MAX(e.stream_version) FROM entries e \
+             WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id) \
+             FROM streams s WHERE s.chain_id = ?",
         )
         .bind(chain_id)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|row| Ok((row.get(0), to_u64(row.get(1), "stream_version")?)))
+            .map(|row| stream_position(row.get(0), row.get(1), row.get(2)))
             .collect()
     }
 
-    async fn all_idempotency_keys(
-        &self,
-        chain_id: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT author, idempotency_key FROM entries WHERE chain_id = ?")
-            .bind(chain_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect())
+    async fn all_idempotency_keys(&self, chain_id: i64) -> Result<Vec<KeyUse>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, author, idempotency_key FROM entries WHERE chain_id = ?")
+                .bind(chain_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(KeyUse {
+                    seq: to_u64(row.get(0), "seq")?,
+                    author: row.get(1),
+                    idempotency_key: row.get(2),
+                })
+            })
+            .collect()
     }
 
     async fn idempotency_hits(
         &self,
         chain_id: i64,
-        keys: &[(&str, &str)],
+        seqs: &[u64],
     ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
         let mut hits = HashMap::new();
-        for chunk in keys.chunks(ROWS_PER_INSERT * 4) {
-            // A join with a VALUES list, not `(a, b) IN (VALUES ...)`: SQLite plans the
-            // latter as a scan of the whole chain.
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(author, ikey) AS (VALUES ");
-            let mut list = q.separated(", ");
-            for (author, key) in chunk {
-                list.push("(")
-                    .push_bind_unseparated(*author)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*key)
-                    .push_unseparated(")");
-            }
-            q.push(
-                ") SELECT e.author, e.idempotency_key, e.seq, e.submission_hash FROM k \
-                 JOIN entries e ON e.chain_id = ",
+        for chunk in seqs.chunks(ROWS_PER_INSERT * 4) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT author, idempotency_key, seq, submission_hash FROM entries WHERE chain_id = ",
             );
-            q.push_bind(chain_id)
-                .push(" AND e.author = k.author AND e.idempotency_key = k.ikey");
+            q.push_bind(chain_id).push(" AND seq IN (");
+            let mut list = q.separated(", ");
+            for seq in chunk {
+                list.push_bind(to_i64(*seq));
+            }
+            q.push(")");
             for row in q.build().fetch_all(&self.pool).await? {
                 hits.insert(
                     (row.get(0), row.get(1)),
