@@ -74,12 +74,16 @@ CREATE TABLE contents (
 
 -- Every perfect, aligned Merkle subtree above the leaves (level >= 1); written once.
 -- A leaf (level 0) is not stored: it is SHA-256(0x00 || entries.entry_hash).
+-- A node is keyed by the last leaf it covers, then its level: the order in which nodes
+-- are completed, so each batch appends at the end of the table. (Keyed by level first,
+-- a batch wrote one page per level of the tree.) The node's index within its level is
+-- (last_leaf + 1) / 2^level - 1.
 CREATE TABLE tree_nodes (
-    chain_id INTEGER NOT NULL,
-    level    INTEGER NOT NULL,
-    idx      INTEGER NOT NULL,
-    hash     BLOB NOT NULL,
-    PRIMARY KEY (chain_id, level, idx)
+    chain_id  INTEGER NOT NULL,
+    last_leaf INTEGER NOT NULL,
+    level     INTEGER NOT NULL CHECK (level >= 1),
+    hash      BLOB NOT NULL,
+    PRIMARY KEY (chain_id, last_leaf, level)
 ) WITHOUT ROWID;
 
 -- Signed checkpoints (C2SP signed notes), at least one per committed batch.

@@ -421,13 +421,33 @@ pub(crate) async fn chain_state<S: LedgerStore>(
     }))
 }
 
-/// A Merkle node as read back: stored nodes (levels >= 1) as they are; a leaf (level 0)
-/// is not stored but derived from its entry's hash, which is what the query returns.
-pub(crate) fn node_row(level: i64, index: i64, hash: &[u8]) -> Result<(NodeId, Hash), StoreError> {
+/// The last leaf a Merkle node covers: how `tree_nodes` is keyed (with the level).
+pub(crate) fn last_leaf(id: &NodeId) -> i64 {
+    // Node ids come from proof plans over existing tree sizes, far below 2^63 leaves.
+    let span = 1u64.checked_shl(u32::from(id.level)).unwrap_or(u64::MAX);
+    to_i64(
+        id.index
+            .saturating_add(1)
+            .saturating_mul(span)
+            .saturating_sub(1),
+    )
+}
+
+/// A Merkle node as read back, by level and the last leaf it covers: stored nodes
+/// (levels >= 1) as they are; a leaf (level 0) is not stored but derived from its
+/// entry's hash, which is what the query returns.
+pub(crate) fn node_row(
+    level: i64,
+    last_leaf: i64,
+    hash: &[u8],
+) -> Result<(NodeId, Hash), StoreError> {
+    let level = u8::try_from(level)
+        .ok()
+        .filter(|l| *l < 64)
+        .ok_or_else(|| StoreError::Corrupt(format!("tree level {level}")))?;
     let id = NodeId {
-        level: u8::try_from(level)
-            .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
-        index: to_u64(index, "node index")?,
+        level,
+        index: ((to_u64(last_leaf, "node's last leaf")? + 1) >> level).saturating_sub(1),
     };
     let hash = hash_column(hash, "node hash")?;
     Ok((

@@ -4,9 +4,9 @@
 //! inserted with one `UNNEST` statement per table, whatever the batch size.
 
 use super::{
-    chain_state, hash_column, key_record, migrations, node_row, stored_entry, stream_position,
-    to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse, LedgerStore,
-    StoreError, StoredEntry, StreamPosition,
+    chain_state, hash_column, key_record, last_leaf, migrations, node_row, stored_entry,
+    stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse,
+    LedgerStore, StoreError, StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -102,8 +102,8 @@ impl PostgresStore {
                  SELECT $1, u.* FROM UNNEST($15::bigint[], $16::text[], $17::bytea[]) AS u \
                  WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
              ), new_nodes AS ( \
-                 INSERT INTO tree_nodes (chain_id, level, idx, hash) \
-                 SELECT $1, u.* FROM UNNEST($18::smallint[], $19::bigint[], $20::bytea[]) AS u \
+                 INSERT INTO tree_nodes (chain_id, last_leaf, level, hash) \
+                 SELECT $1, u.* FROM UNNEST($18::bigint[], $19::smallint[], $20::bytea[]) AS u \
                  WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
              ), new_checkpoint AS ( \
                  INSERT INTO checkpoints (chain_id, tree_size, note) \
@@ -128,8 +128,8 @@ impl PostgresStore {
         .bind(with_content.iter().map(|(s, _)| to_i64(*s)).collect::<Vec<_>>())
         .bind(with_content.iter().map(|(_, c)| c.0.as_str()).collect::<Vec<_>>())
         .bind(with_content.iter().map(|(_, c)| c.1.as_slice()).collect::<Vec<_>>())
+        .bind(n.iter().map(|(id, _)| last_leaf(id)).collect::<Vec<_>>())
         .bind(n.iter().map(|(id, _)| i16::from(id.level)).collect::<Vec<_>>())
-        .bind(n.iter().map(|(id, _)| to_i64(id.index)).collect::<Vec<_>>())
         .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<_>>())
         .bind(batch.checkpoint_note.as_str())
         .bind(opened.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
@@ -277,16 +277,16 @@ impl LedgerStore for PostgresStore {
         // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
         let n: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
         sqlx::query(
-            "INSERT INTO tree_nodes (chain_id, level, idx, hash) \
-             SELECT $1, * FROM UNNEST($2::smallint[], $3::bigint[], $4::bytea[])",
+            "INSERT INTO tree_nodes (chain_id, last_leaf, level, hash) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::smallint[], $4::bytea[])",
         )
         .bind(batch.chain_id)
+        .bind(n.iter().map(|(id, _)| last_leaf(id)).collect::<Vec<_>>())
         .bind(
             n.iter()
                 .map(|(id, _)| i16::from(id.level))
                 .collect::<Vec<_>>(),
         )
-        .bind(n.iter().map(|(id, _)| to_i64(id.index)).collect::<Vec<_>>())
         .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
@@ -404,16 +404,16 @@ impl LedgerStore for PostgresStore {
         ids: &[NodeId],
     ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let rows = sqlx::query(
-            "WITH k AS (SELECT * FROM UNNEST($2::smallint[], $3::bigint[]) AS k(level, idx)) \
-             SELECT t.level, t.idx, t.hash FROM k \
-             JOIN tree_nodes t ON t.chain_id = $1 AND t.level = k.level AND t.idx = k.idx \
+            "WITH k AS (SELECT * FROM UNNEST($2::smallint[], $3::bigint[]) AS k(level, last_leaf)) \
+             SELECT t.level, t.last_leaf, t.hash FROM k \
+             JOIN tree_nodes t ON t.chain_id = $1 AND t.last_leaf = k.last_leaf AND t.level = k.level \
              UNION ALL \
              SELECT 0::smallint, e.seq, e.entry_hash FROM k \
-             JOIN entries e ON e.chain_id = $1 AND k.level = 0 AND e.seq = k.idx",
+             JOIN entries e ON e.chain_id = $1 AND k.level = 0 AND e.seq = k.last_leaf",
         )
         .bind(chain_id)
         .bind(ids.iter().map(|id| i16::from(id.level)).collect::<Vec<_>>())
-        .bind(ids.iter().map(|id| to_i64(id.index)).collect::<Vec<_>>())
+        .bind(ids.iter().map(last_leaf).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

@@ -4,9 +4,9 @@
 //! and `secure_delete` so redacted content is overwritten, not just unlinked.
 
 use super::{
-    chain_state, hash_column, key_record, migrations, node_row, stored_entry, stream_position,
-    to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse, LedgerStore,
-    StoreError, StoredEntry, StreamPosition,
+    chain_state, hash_column, key_record, last_leaf, migrations, node_row, stored_entry,
+    stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse,
+    LedgerStore, StoreError, StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -211,11 +211,11 @@ impl LedgerStore for SqliteStore {
         // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
         let inner: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
         for rows in inner.chunks(ROWS_PER_INSERT * 2) {
-            q.push(" INSERT INTO tree_nodes (chain_id, level, idx, hash) ");
+            q.push(" INSERT INTO tree_nodes (chain_id, last_leaf, level, hash) ");
             q.push_values(rows, |mut b, (id, hash)| {
                 b.push_bind(batch.chain_id)
+                    .push_bind(last_leaf(id))
                     .push_bind(i64::from(id.level))
-                    .push_bind(to_i64(id.index))
                     .push_bind(hash.0.as_slice());
             });
             q.push(";");
@@ -355,24 +355,27 @@ impl LedgerStore for SqliteStore {
     ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(level, idx) AS (VALUES ");
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("WITH k(level, last_leaf) AS (VALUES ");
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push("(")
                     .push_bind_unseparated(i64::from(id.level))
                     .push_unseparated(", ")
-                    .push_bind_unseparated(to_i64(id.index))
+                    .push_bind_unseparated(last_leaf(id))
                     .push_unseparated(")");
             }
-            q.push(") SELECT t.level, t.idx, t.hash FROM k JOIN tree_nodes t ON t.chain_id = ");
+            q.push(
+                ") SELECT t.level, t.last_leaf, t.hash FROM k JOIN tree_nodes t ON t.chain_id = ",
+            );
             q.push_bind(chain_id)
-                .push(" AND t.level = k.level AND t.idx = k.idx");
+                .push(" AND t.last_leaf = k.last_leaf AND t.level = k.level");
             // Leaves come from their entries' hashes.
             q.push(
                 " UNION ALL SELECT 0, e.seq, e.entry_hash FROM k JOIN entries e ON e.chain_id = ",
             );
             q.push_bind(chain_id)
-                .push(" AND k.level = 0 AND e.seq = k.idx");
+                .push(" AND k.level = 0 AND e.seq = k.last_leaf");
             for row in q.build().fetch_all(&self.pool).await? {
                 let (id, hash) = node_row(row.get(0), row.get(1), row.get::<&[u8], _>(2))?;
                 found.insert(id, hash);
