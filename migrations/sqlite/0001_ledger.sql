@@ -55,12 +55,6 @@ CREATE TABLE streams (
     PRIMARY KEY (chain_id, stream)
 ) WITHOUT ROWID;
 
--- Always empty: a batch inserts a row here only when the head row was not where the
--- batch was sequenced from, and the CHECK then aborts the whole batch.
-CREATE TABLE sequence_guard (
-    head_moved INTEGER CONSTRAINT head_moved CHECK (head_moved IS NULL)
-);
-
 -- Redactable content, bound to its entry only by the salted commitment in the entry.
 -- Disposal and erasure delete the row; the entry and the chain are untouched.
 CREATE TABLE contents (

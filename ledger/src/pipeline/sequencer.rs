@@ -78,7 +78,7 @@ enum Outcome {
 struct Built {
     pending: Vec<Pending>,
     outcomes: Vec<Outcome>,
-    write: Batch,
+    write: Arc<Batch>,
     /// The frontier before this batch: with the batch's own nodes it covers every node
     /// an inclusion proof of the batch's entries needs.
     frontier_before: Frontier,
@@ -144,7 +144,7 @@ pub(super) async fn run<S: LedgerStore>(
             continue;
         }
         // Requests that arrive during the commit (the store's fsync) form the next batch.
-        let result = shared.store.commit(&built.write).await;
+        let result = shared.store.commit(built.write.clone()).await;
         if result.is_ok() {
             head = built.after.clone();
         }
@@ -366,7 +366,7 @@ async fn build<S: LedgerStore>(
     Ok(Built {
         pending,
         outcomes,
-        write,
+        write: Arc::new(write),
         frontier_before: head.frontier.clone(),
         note,
         after,

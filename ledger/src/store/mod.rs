@@ -15,6 +15,7 @@ use crate::keyring::KeyRecord;
 use crate::merkle::NodeId;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -39,6 +40,8 @@ impl Backend {
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    SqliteWriter(#[from] rusqlite::Error),
     #[error("could not apply the database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("another writer appended to this log (head is at {found}, this writer expected {expected}); retry")]
@@ -52,21 +55,36 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps unique-constraint violations to the domain's words (the constraint names are
-    /// the same on both backends).
+    /// Maps unique-constraint violations to the domain's words: PostgreSQL names the
+    /// constraint, SQLite lists its columns in the message.
     pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &error {
-            let message = db.message();
-            let constraint = db.constraint().unwrap_or_default();
-            if constraint == "entries_by_stream" || message.contains("entries.stream_id") {
-                return StoreError::StreamRace("entries_by_stream");
-            }
-            if constraint == "streams_pkey" || message.contains("streams.stream") {
-                return StoreError::StreamRace("streams_pkey");
+            if let Some(race) = stream_race(db.constraint(), db.message()) {
+                return race;
             }
         }
         StoreError::Database(error)
     }
+
+    pub(crate) fn from_rusqlite(error: rusqlite::Error) -> StoreError {
+        if let rusqlite::Error::SqliteFailure(_, Some(message)) = &error {
+            if let Some(race) = stream_race(None, message) {
+                return race;
+            }
+        }
+        StoreError::SqliteWriter(error)
+    }
+}
+
+fn stream_race(constraint: Option<&str>, message: &str) -> Option<StoreError> {
+    let constraint = constraint.unwrap_or_default();
+    if constraint == "entries_by_stream" || message.contains("entries.stream_id") {
+        return Some(StoreError::StreamRace("entries_by_stream"));
+    }
+    if constraint == "streams_pkey" || message.contains("streams.stream") {
+        return Some(StoreError::StreamRace("streams_pkey"));
+    }
+    None
 }
 
 /// The state of one chain that the sequencer needs to continue it.
@@ -194,7 +212,7 @@ pub trait LedgerStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// Writes a batch atomically and durably (one commit, one fsync).
-    fn commit(&self, batch: &Batch) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn commit(&self, batch: Arc<Batch>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every stream's id and current version; the sequencer loads this once when it
     /// starts.
@@ -299,7 +317,7 @@ impl LedgerStore for AnyStore {
     async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
         delegate!(self, s => s.create_chain(origin, created_at))
     }
-    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+    async fn commit(&self, batch: Arc<Batch>) -> Result<(), StoreError> {
         delegate!(self, s => s.commit(batch))
     }
     async fn all_stream_versions(

@@ -14,6 +14,7 @@ use crate::merkle::NodeId;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -185,7 +186,8 @@ impl LedgerStore for PostgresStore {
         Ok(chain_id)
     }
 
-    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+    async fn commit(&self, batch: Arc<Batch>) -> Result<(), StoreError> {
+        let batch = &*batch;
         let Some(last) = batch.entries.last() else {
             return Ok(());
         };

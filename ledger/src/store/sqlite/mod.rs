@@ -2,6 +2,10 @@
 //! `synchronous=FULL` (a commit is on disk when it returns), every write transaction
 //! opened with `BEGIN IMMEDIATE` so the write lock is taken before the head is read,
 //! and `secure_delete` so redacted content is overwritten, not just unlinked.
+//!
+//! Writes go through one connection driven by [`writer`]; reads through a small pool.
+
+mod writer;
 
 use super::{
     chain_state, hash_column, key_record, last_leaf, migrations, node_row, stored_entry,
@@ -12,25 +16,23 @@ use crate::hash::Hash;
 use crate::keyring::KeyRecord;
 use crate::merkle::NodeId;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Mutex;
 
-/// Rows per multi-row INSERT; keeps statements well under SQLite's bound-parameter limit.
-const ROWS_PER_INSERT: usize = 100;
+/// Keys per lookup statement; keeps statements well under SQLite's bound-parameter limit.
+const KEYS_PER_LOOKUP: usize = 400;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// The one connection every write goes through, held directly rather than pooled:
     /// its page cache stays warm (each SQLite connection has its own, invalidated by
     /// other connections' writes) and no pool check precedes each batch.
-    writer: Arc<Mutex<SqliteConnection>>,
+    writer: Arc<Mutex<rusqlite::Connection>>,
     /// Connections for reads, which WAL lets run beside the writer.
     pool: SqlitePool,
 }
@@ -66,8 +68,13 @@ impl SqliteStore {
             .pragma("mmap_size", "268435456")
             .pragma("wal_autocheckpoint", "16384")
             .statement_cache_capacity(400);
-        let mut writer = options.connect().await?;
-        migrations::sqlite().run(&mut writer).await?;
+        let mut migrator = options.connect().await?;
+        migrations::sqlite().run(&mut migrator).await?;
+        migrator.close().await?;
+        let file = path.to_path_buf();
+        let writer = tokio::task::spawn_blocking(move || writer::open(&file))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("the writer could not start: {e}")))??;
         let writer = Arc::new(Mutex::new(writer));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -78,6 +85,22 @@ impl SqliteStore {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Runs `job` with the writer connection on a blocking thread.
+    async fn write<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            // A job that panicked mid-transaction left nothing committed (rusqlite rolls
+            // back on drop), so the connection is still sound.
+            let mut conn: MutexGuard<'_, _> = writer.lock().unwrap_or_else(|p| p.into_inner());
+            job(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("the writer thread failed: {e}")))?
     }
 
     async fn chain_where(
@@ -122,167 +145,13 @@ impl LedgerStore for SqliteStore {
     }
 
     async fn create_chain(&self, origin: &str, created_at: &str) -> Result<i64, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let chain_id: i64 = sqlx::query_scalar(
-            "INSERT INTO chains (origin, created_at) VALUES (?, ?) RETURNING chain_id",
-        )
-        .bind(origin)
-        .bind(created_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO chain_heads (chain_id, size, last_entry_hash, last_recorded_at) VALUES (?, 0, ?, ?)",
-        )
-        .bind(chain_id)
-        .bind(Hash::ZERO.0.as_slice())
-        .bind(created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(chain_id)
+        let (origin, created_at) = (origin.to_string(), created_at.to_string());
+        self.write(move |conn| writer::create_chain(conn, &origin, &created_at))
+            .await
     }
 
-    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        let Some(last) = batch.entries.last() else {
-            return Ok(());
-        };
-        // The whole batch is one multi-statement query: three round trips to SQLite's
-        // thread (BEGIN, the batch, COMMIT) whatever the batch holds. Anonymous `?`
-        // parameters number on across the statements.
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("BEGIN IMMEDIATE; UPDATE chain_heads SET size = ");
-        q.push_bind(to_i64(batch.new_size()))
-            .push(", last_entry_hash = ")
-            .push_bind(last.hash.0.as_slice())
-            .push(", last_recorded_at = ")
-            .push_bind(batch.last_recorded_at.as_str())
-            .push(" WHERE chain_id = ")
-            .push_bind(batch.chain_id)
-            .push(" AND size = ")
-            .push_bind(to_i64(batch.base_size))
-            // Unless that update found the head exactly where this batch was sequenced
-            // from, the guard's CHECK fails and the whole batch is rolled back.
-            .push("; INSERT INTO sequence_guard (head_moved) SELECT 1 WHERE changes() = 0;");
-        for rows in batch.entries.chunks(ROWS_PER_INSERT) {
-            q.push(
-                " INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream_id, \
-                 stream_version, idempotency_key, submission_hash) ",
-            );
-            q.push_values(rows, |mut b, e| {
-                b.push_bind(batch.chain_id)
-                    .push_bind(to_i64(e.seq))
-                    .push_bind(e.bytes.as_slice())
-                    .push_bind(e.hash.0.as_slice())
-                    .push_bind(e.author.as_str())
-                    .push_bind(e.event_type.as_str())
-                    .push_bind(to_i64(e.stream_id))
-                    .push_bind(to_i64(e.stream_version))
-                    .push_bind(e.idempotency_key.as_str())
-                    .push_bind(e.submission_hash.0.as_slice());
-            });
-            q.push(";");
-        }
-        let opened: Vec<_> = batch.entries.iter().filter(|e| e.opens_stream).collect();
-        for rows in opened.chunks(ROWS_PER_INSERT) {
-            q.push(" INSERT INTO streams (chain_id, stream, stream_id) ");
-            q.push_values(rows, |mut b, e| {
-                b.push_bind(batch.chain_id)
-                    .push_bind(e.stream.as_str())
-                    .push_bind(to_i64(e.stream_id));
-            });
-            q.push(";");
-        }
-        let with_content: Vec<_> = batch
-            .entries
-            .iter()
-            .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
-            .collect();
-        for rows in with_content.chunks(ROWS_PER_INSERT) {
-            q.push(" INSERT INTO contents (chain_id, seq, salt, body) ");
-            q.push_values(rows, |mut b, (seq, (salt, body))| {
-                b.push_bind(batch.chain_id)
-                    .push_bind(to_i64(*seq))
-                    .push_bind(salt.as_str())
-                    .push_bind(body.as_slice());
-            });
-            q.push(";");
-        }
-        // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
-        let inner: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
-        for rows in inner.chunks(ROWS_PER_INSERT * 2) {
-            q.push(" INSERT INTO tree_nodes (chain_id, last_leaf, level, hash) ");
-            q.push_values(rows, |mut b, (id, hash)| {
-                b.push_bind(batch.chain_id)
-                    .push_bind(last_leaf(id))
-                    .push_bind(i64::from(id.level))
-                    .push_bind(hash.0.as_slice());
-            });
-            q.push(";");
-        }
-        q.push(" INSERT INTO checkpoints (chain_id, tree_size, note) VALUES (")
-            .push_bind(batch.chain_id)
-            .push(", ")
-            .push_bind(to_i64(batch.new_size()))
-            .push(", ")
-            .push_bind(batch.checkpoint_note.as_str())
-            .push(");");
-        for key in &batch.keys {
-            q.push(
-                " INSERT INTO signing_keys (chain_id, partner, key_id, verifier_key, custody, from_seq, until_seq) VALUES (",
-            );
-            let mut values = q.separated(", ");
-            values
-                .push_bind(batch.chain_id)
-                .push_bind(key.partner.as_str())
-                .push_bind(key.key_id.as_str())
-                .push_bind(key.verifier_key.as_str())
-                .push_bind(key.custody.as_str())
-                .push_bind(to_i64(key.from_seq))
-                .push_bind(key.until_seq.map(to_i64));
-            q.push(") ON CONFLICT (chain_id, partner, key_id) DO UPDATE SET until_seq = excluded.until_seq;");
-        }
-        for seq in &batch.redactions {
-            // Not counted: a target whose content an earlier entry already removed.
-            q.push(" DELETE FROM contents WHERE chain_id = ")
-                .push_bind(batch.chain_id)
-                .push(" AND seq = ")
-                .push_bind(to_i64(*seq))
-                .push(";");
-        }
-
-        q.push(" COMMIT;");
-
-        // BEGIN IMMEDIATE, the batch and COMMIT (with its fsync) in one round trip to
-        // SQLite's thread. Anonymous `?` parameters number on across the statements.
-        let mut writer = self.writer.lock().await;
-        let done = q.build().persistent(false).execute(&mut *writer).await;
-        if let Err(error) = done {
-            // A failed statement leaves the transaction open: end it, keeping nothing.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *writer).await;
-            let moved =
-                matches!(&error, sqlx::Error::Database(db) if db.message().contains("head_moved"));
-            if moved {
-                let found: i64 =
-                    sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = ?")
-                        .bind(batch.chain_id)
-                        .fetch_one(&mut *writer)
-                        .await?;
-                return Err(StoreError::HeadMoved {
-                    expected: batch.base_size,
-                    found: to_u64(found, "size")?,
-                });
-            }
-            return Err(StoreError::from_sqlx(error));
-        }
-        if !batch.redactions.is_empty() {
-            // The WAL still holds the pages as they were before the delete; fold it into
-            // the main file (where secure_delete zeroed the content) and truncate it.
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&mut *writer)
-                .await?;
-        }
-        Ok(())
+    async fn commit(&self, batch: Arc<Batch>) -> Result<(), StoreError> {
+        self.write(move |conn| writer::commit(conn, &batch)).await
     }
 
     async fn all_stream_versions(
@@ -325,7 +194,7 @@ impl LedgerStore for SqliteStore {
         seqs: &[u64],
     ) -> Result<HashMap<(String, String), IdempotencyHit>, StoreError> {
         let mut hits = HashMap::new();
-        for chunk in seqs.chunks(ROWS_PER_INSERT * 4) {
+        for chunk in seqs.chunks(KEYS_PER_LOOKUP) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "SELECT author, idempotency_key, seq, submission_hash FROM entries WHERE chain_id = ",
             );
@@ -354,7 +223,7 @@ impl LedgerStore for SqliteStore {
         ids: &[NodeId],
     ) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
+        for chunk in ids.chunks(KEYS_PER_LOOKUP) {
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("WITH k(level, last_leaf) AS (VALUES ");
             let mut list = q.separated(", ");
