@@ -131,6 +131,109 @@ pub async fn concurrent_appends_are_gapless_and_receipts_verify(store: AnyStore)
     assert_eq!(size, 203);
 }
 
+/// Retries racing their originals across batches: while one batch commits the next is
+/// built, so a retry sent right behind its original finds it still being committed.
+pub async fn retries_racing_their_originals_append_once(store: AnyStore) {
+    let f = open(store).await;
+    let mut sent = 0;
+    for round in 0..10 {
+        let requests: Vec<AppendRequest> = (0..40)
+            .map(|i| {
+                request(
+                    &f.police,
+                    &format!("race/{i}"),
+                    &format!("race-{round}-{i}"),
+                    ExpectedVersion::Any,
+                    Some("why"),
+                )
+            })
+            .collect();
+        sent += requests.len() as u64;
+        let append = |r: AppendRequest| {
+            let ledger = f.ledger.clone();
+            tokio::spawn(async move { ledger.append(r).await })
+        };
+        let originals: Vec<_> = requests.iter().cloned().map(append).collect();
+        // Let the originals be taken into a batch and handed to the store, then retry.
+        for _ in 0..round {
+            tokio::task::yield_now().await;
+        }
+        let retries: Vec<_> = requests.iter().cloned().map(append).collect();
+        for (original, retry) in originals.into_iter().zip(retries) {
+            let original = original.await.unwrap().unwrap();
+            let retry = retry.await.unwrap().unwrap();
+            assert_eq!(original, retry, "a retry returns the original's receipt");
+        }
+    }
+    let (size, _) = f.ledger.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!(size, 3 + sent, "each request was appended once");
+}
+
+/// Awaits every future, in order (a small stand-in for `futures::future::join_all`).
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// A stale writer with many appends in flight: its first batch is refused, and so is
+/// the batch it built on top; it reloads, and retries then land once, without gaps.
+pub async fn a_failed_batch_fails_the_batch_built_on_it(store: AnyStore) {
+    let f = open(store.clone()).await;
+    let key = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
+    let other = Ledger::open(store, key, PipelineConfig::default())
+        .await
+        .unwrap();
+    other
+        .append(request(&f.police, "s/0", "s0", ExpectedVersion::Any, None))
+        .await
+        .unwrap();
+    let requests: Vec<AppendRequest> = (0..200)
+        .map(|i| {
+            request(
+                &f.council,
+                &format!("s/{i}"),
+                &format!("stale-{i}"),
+                ExpectedVersion::Any,
+                None,
+            )
+        })
+        .collect();
+    let results = futures_join_all(requests.iter().cloned().map({
+        let ledger = f.ledger.clone();
+        move |r| {
+            let ledger = ledger.clone();
+            async move { ledger.append(r).await }
+        }
+    }))
+    .await;
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(AppendError::NotCommitted(_))))
+        .count();
+    assert!(refused >= 1, "the stale batch must be refused");
+    for (r, result) in requests.into_iter().zip(results) {
+        match result {
+            Ok(_) => {}
+            Err(AppendError::NotCommitted(_)) => {
+                f.ledger.append(r).await.unwrap();
+            }
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    export(&f, out.path()).await;
+    let report = audit::verify_export(out.path(), None, &mut ()).unwrap();
+    assert_eq!(report.entries, 3 + 1 + 200);
+}
+
 pub async fn a_second_writer_is_detected_and_nothing_is_lost(store: AnyStore) {
     let f = open(store.clone()).await;
     let key = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
@@ -699,6 +802,8 @@ macro_rules! both_backends {
 
 both_backends!(
     concurrent_appends_are_gapless_and_receipts_verify,
+    retries_racing_their_originals_append_once,
+    a_failed_batch_fails_the_batch_built_on_it,
     a_second_writer_is_detected_and_nothing_is_lost,
     expected_versions_are_enforced,
     idempotent_retries_return_the_original_receipt,

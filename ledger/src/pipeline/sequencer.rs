@@ -1,20 +1,24 @@
 //! The sequencer: the one task that gives entries their order.
 //!
-//! It takes queued submissions in batches (bounded by count and by time) and, per batch,
-//! looks up idempotency keys and stream versions, assigns sequence numbers, chain links,
-//! entry hashes and Merkle leaves, signs one checkpoint, and hands the batch to the store
-//! as one transaction. Callers are answered only after that transaction is durable.
+//! It sequences each queued submission as it arrives: looks up its idempotency key and
+//! stream version, assigns the sequence number, chain link, entry hash and Merkle leaf.
+//! Entries accumulate into the next batch while the previous one commits; when that
+//! commit returns, the accumulated batch gets one signed checkpoint and goes to the
+//! store at once as one transaction, so the store's writer is rarely idle. At most one
+//! batch is committing and one is being built. Callers are answered only after their
+//! batch is durable.
 //!
-//! It needs no reads per batch: every stream's version and a digest of every idempotency
-//! key are held in memory (loaded at start), and only a digest match goes to the store
-//! to fetch the earlier entry. Submissions that arrive while a batch commits form the
-//! next batch. If a commit fails (another writer moved the head, or the database
-//! refused), that batch's callers are told nothing was written and the sequencer reloads
-//! the durable state from the store before going on.
+//! It needs no reads to sequence: every stream's version and a digest of every
+//! idempotency key are held in memory (loaded at start); only a digest match is confirmed
+//! (in the batches in hand, or in the store). If a commit fails (another writer moved
+//! the head, or the database refused), that batch's callers and those of the batch built
+//! on top of it are told nothing was written, and the sequencer reloads the durable
+//! state from the store before going on.
 //!
-//! Tried and measured worse here: building the next batch while the previous one
-//! commits (batches became small and the commit's fixed cost dominated), and lingering
-//! for fuller batches (tokio's timer has millisecond granularity).
+//! Tried and measured worse here: building the next batch from whatever was queued the
+//! moment the previous one was handed over (batches became small and the commit's fixed
+//! cost dominated), and lingering for fuller batches (tokio's timer has millisecond
+//! granularity).
 
 use super::{AppendError, AppendRequest, ExpectedVersion, PipelineConfig, Receipt, Shared};
 use crate::checkpoint::Checkpoint;
@@ -83,8 +87,8 @@ struct Built {
     /// an inclusion proof of the batch's entries needs.
     frontier_before: Frontier,
     note: String,
-    /// The head as it will be once this batch is durable.
-    after: Head,
+    /// The keys as they will be once this batch is durable.
+    after_keyring: Keyring,
 }
 
 /// What the sequencer knows of the whole log without asking the store: every stream's
@@ -124,6 +128,23 @@ impl Known {
     }
 }
 
+/// A batch handed to the store, and the task committing it.
+struct InFlight {
+    built: Built,
+    commit: tokio::task::JoinHandle<Result<(), StoreError>>,
+}
+
+impl InFlight {
+    fn start<S: LedgerStore>(shared: &Arc<Shared<S>>, built: Built) -> InFlight {
+        let shared = shared.clone();
+        let batch = built.write.clone();
+        InFlight {
+            built,
+            commit: tokio::spawn(async move { shared.store.commit(batch).await }),
+        }
+    }
+}
+
 pub(super) async fn run<S: LedgerStore>(
     shared: Arc<Shared<S>>,
     head: Head,
@@ -133,36 +154,85 @@ pub(super) async fn run<S: LedgerStore>(
 ) {
     let mut head = head;
     let mut known = known;
-    while let Some(first) = queue.recv().await {
-        let pending = gather(first, &mut queue, config.max_batch, config.max_wait).await;
-        let Ok(built) = build(&shared, &head, &mut known, pending).await else {
-            reload(&shared, &mut head, &mut known).await;
-            continue;
-        };
-        if built.write.entries.is_empty() {
-            answer(&shared, built).await;
-            continue;
+    let mut next = Builder::on(&head);
+    let mut in_flight: Option<InFlight> = None;
+    let mut open = true;
+    while open || in_flight.is_some() {
+        let room = open && next.pending.len() < config.max_batch;
+        let committing = in_flight.is_some();
+        let committed = async { (&mut in_flight.as_mut()?.commit).await.ok() };
+        tokio::select! {
+            biased;
+            joined = committed, if committing => {
+                let Some(done) = in_flight.take() else { continue };
+                let result = joined.unwrap_or_else(|| {
+                    Err(StoreError::Corrupt("the commit task failed".into()))
+                });
+                if !settle(&shared, done.built, result) {
+                    // `next` was sequenced on top of the failed batch.
+                    next.fail("an earlier batch was not committed; retry");
+                    reload(&shared, &mut head, &mut known).await;
+                    next = Builder::on(&head);
+                } else if !next.is_empty() {
+                    in_flight = launch(&shared, &mut next, &head);
+                }
+            }
+            received = queue.recv(), if room => {
+                let Some(first) = received else {
+                    open = false;
+                    continue;
+                };
+                let busy = in_flight.as_ref().map(|f| f.built.write.clone());
+                let busy = busy.as_deref();
+                next.add(&shared, &mut head, &mut known, busy, first).await;
+                // Whatever else is queued now, without waking up once for each.
+                while next.pending.len() < config.max_batch {
+                    let Ok(p) = queue.try_recv() else { break };
+                    next.add(&shared, &mut head, &mut known, busy, p).await;
+                }
+                if busy.is_none() {
+                    // Nothing is committing: take what arrives within `max_wait` (if
+                    // so configured), then commit at once.
+                    let room = config.max_batch - next.pending.len();
+                    for p in gather(&mut queue, room, config.max_wait).await {
+                        next.add(&shared, &mut head, &mut known, None, p).await;
+                    }
+                    in_flight = launch(&shared, &mut next, &head);
+                }
+            }
+            // Only when the queue is closed and nothing is committing (a batch being
+            // built always has one committing beneath it).
+            else => break,
         }
-        // Requests that arrive during the commit (the store's fsync) form the next batch.
-        let result = shared.store.commit(built.write.clone()).await;
-        if result.is_ok() {
-            head = built.after.clone();
-        }
-        settle(&shared, &mut head, &mut known, built, result).await;
     }
 }
 
-/// Collects a batch: what is queued now, then what arrives within `max_wait`.
-/// While a batch commits, nothing lingers: what queues meanwhile forms the next batch.
+/// Hands the batch built so far to the store (leaving an empty one on `head` in its
+/// place), or answers it at once if it writes nothing (only refusals, and replays of
+/// entries already durable).
+fn launch<S: LedgerStore>(
+    shared: &Arc<Shared<S>>,
+    next: &mut Builder,
+    head: &Head,
+) -> Option<InFlight> {
+    let built = std::mem::replace(next, Builder::on(head)).finish(shared, head);
+    if built.write.entries.is_empty() {
+        let shared = shared.clone();
+        tokio::spawn(async move { answer(&shared, built).await });
+        return None;
+    }
+    Some(InFlight::start(shared, built))
+}
+
+/// What is queued now, then what arrives within `max_wait`, up to `room` submissions.
 async fn gather(
-    first: Pending,
     queue: &mut mpsc::Receiver<Pending>,
-    max_batch: usize,
+    room: usize,
     max_wait: std::time::Duration,
 ) -> Vec<Pending> {
-    let mut batch = vec![first];
+    let mut batch = Vec::new();
     let deadline = tokio::time::Instant::now() + max_wait;
-    while batch.len() < max_batch {
+    while batch.len() < room {
         match queue.try_recv() {
             Ok(p) => batch.push(p),
             Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -180,20 +250,18 @@ async fn gather(
     batch
 }
 
-/// Finishes a batch whose commit returned: answer its callers, or fail them and reload.
-/// Returns whether it was committed.
-async fn settle<S: LedgerStore>(
+/// Finishes a batch whose commit returned: answer its callers, or tell them nothing was
+/// written. Returns whether it was committed.
+fn settle<S: LedgerStore>(
     shared: &Arc<Shared<S>>,
-    head: &mut Head,
-    known: &mut Known,
     built: Built,
     result: Result<(), StoreError>,
 ) -> bool {
     match result {
         Ok(()) => {
             match shared.keyring.write() {
-                Ok(mut guard) => *guard = built.after.keyring.clone(),
-                Err(poisoned) => *poisoned.into_inner() = built.after.keyring.clone(),
+                Ok(mut guard) => *guard = built.after_keyring.clone(),
+                Err(poisoned) => *poisoned.into_inner() = built.after_keyring.clone(),
             }
             // Answering (receipts with their proofs) runs beside the next batch.
             let shared = shared.clone();
@@ -203,7 +271,6 @@ async fn settle<S: LedgerStore>(
         Err(error) => {
             eprintln!("isa-ledger: batch not committed: {error}");
             fail_built(built, &error.to_string());
-            reload(shared, head, known).await;
             false
         }
     }
@@ -262,115 +329,157 @@ async fn reload<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, known: &mut
     }
 }
 
-/// Sequences a batch on top of `head` (which already includes any in-flight batch).
-/// `Err(())` means the lookups failed; the callers have been told.
-async fn build<S: LedgerStore>(
-    shared: &Shared<S>,
-    head: &Head,
-    known: &mut Known,
+/// The next batch, sequenced submission by submission on top of the head.
+struct Builder {
     pending: Vec<Pending>,
-) -> Result<Built, ()> {
-    // Only keys whose digest is already known can be retries; the store confirms them
-    // (a digest collision finds an entry with another key, which is no hit).
-    let candidates: Vec<u64> = pending
-        .iter()
-        .map(|p| p.request.submission.submission())
-        .filter_map(|s| {
-            known
-                .keys
-                .get(&key_digest(&s.author, &s.idempotency_key))
-                .copied()
-        })
-        .collect();
-    let mut hits = if candidates.is_empty() {
-        HashMap::new()
-    } else {
-        match shared
-            .store
-            .idempotency_hits(shared.chain_id, &candidates)
-            .await
-        {
-            Ok(found) => found,
-            Err(e) => {
-                for p in pending {
-                    let _ = p.reply.send(Err(AppendError::NotCommitted(e.to_string())));
-                }
-                return Err(());
-            }
+    outcomes: Vec<Outcome>,
+    entries: Vec<NewEntry>,
+    nodes: Vec<(NodeId, Hash)>,
+    changed_keys: Vec<String>,
+    redactions: Vec<u64>,
+    base_size: u64,
+    frontier_before: Frontier,
+}
+
+impl Builder {
+    fn on(head: &Head) -> Builder {
+        Builder {
+            pending: Vec::new(),
+            outcomes: Vec::new(),
+            entries: Vec::new(),
+            nodes: Vec::new(),
+            changed_keys: Vec::new(),
+            redactions: Vec::new(),
+            base_size: head.size,
+            frontier_before: head.frontier.clone(),
         }
-    };
-    let versions = &mut known.streams;
+    }
 
-    let base_size = head.size;
-    let mut after = head.clone();
-    let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(pending.len() * 2);
-    let mut entries: Vec<NewEntry> = Vec::with_capacity(pending.len());
-    let mut outcomes = Vec::with_capacity(pending.len());
-    let mut changed_keys: Vec<String> = Vec::new();
-    let mut redactions = Vec::new();
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
 
-    for p in &pending {
-        let outcome = sequence_one(
-            &p.request,
-            p.content_body.as_ref(),
-            &hits,
-            versions,
-            &mut after,
-            &mut entries,
-            &mut nodes,
-            &mut changed_keys,
-            &mut redactions,
-        );
+    /// Decides one submission's fate on top of `head` (which already includes the batch
+    /// being committed, `committing`), and moves `head` and `known` on.
+    async fn add<S: LedgerStore>(
+        &mut self,
+        shared: &Shared<S>,
+        head: &mut Head,
+        known: &mut Known,
+        committing: Option<&Batch>,
+        p: Pending,
+    ) {
+        let s = p.request.submission.submission();
+        let digest = key_digest(&s.author, &s.idempotency_key);
+        // Only a key whose digest is known can be a retry; the first use confirms it (a
+        // digest collision finds an entry with another key, which is no hit).
+        let hit = match known.keys.get(&digest).copied() {
+            None => Ok(None),
+            Some(seq) => {
+                self.first_use(shared, committing, seq, &s.author, &s.idempotency_key)
+                    .await
+            }
+        };
+        let outcome = match hit {
+            Err(e) => Outcome::Refused(AppendError::NotCommitted(e.to_string())),
+            Ok(hit) => sequence_one(
+                &p.request,
+                p.content_body.as_ref(),
+                hit,
+                &mut known.streams,
+                head,
+                &mut self.entries,
+                &mut self.nodes,
+                &mut self.changed_keys,
+                &mut self.redactions,
+            ),
+        };
         if let Outcome::New(i) = outcome {
-            let e = &entries[i];
-            hits.insert(
-                (e.author.clone(), e.idempotency_key.clone()),
+            known.keys.insert(digest, self.entries[i].seq);
+        }
+        self.outcomes.push(outcome);
+        self.pending.push(p);
+    }
+
+    /// The first use of (author, key), whose digest was first seen at `seq`: in this
+    /// batch, in the batch being committed, or in the store.
+    async fn first_use<S: LedgerStore>(
+        &self,
+        shared: &Shared<S>,
+        committing: Option<&Batch>,
+        seq: u64,
+        author: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyHit>, StoreError> {
+        let in_hand = match committing {
+            _ if seq >= self.base_size => self.entries.get((seq - self.base_size) as usize),
+            Some(batch) if seq >= batch.base_size => {
+                batch.entries.get((seq - batch.base_size) as usize)
+            }
+            _ => None,
+        };
+        if let Some(e) = in_hand {
+            return Ok((e.author == author && e.idempotency_key == key).then_some(
                 IdempotencyHit {
-                    seq: e.seq,
+                    seq,
                     submission_hash: e.submission_hash,
                 },
-            );
+            ));
         }
-        outcomes.push(outcome);
+        let found = shared
+            .store
+            .idempotency_hits(shared.chain_id, &[seq])
+            .await?;
+        Ok(found.get(&(author.to_string(), key.to_string())).copied())
     }
 
-    let checkpoint = Checkpoint {
-        origin: shared.origin.clone(),
-        size: after.size,
-        root: after.frontier.root(),
-    };
-    // The checkpoint of size n is signed by the ledger key valid for entry n: after a
-    // rotation in this batch, already the incoming key.
-    let signer = shared.ledger_signer(after.keyring.ledger_key_for(after.size));
-    let note = checkpoint.sign(&signer).to_string();
-    let write = Batch {
-        chain_id: shared.chain_id,
-        base_size,
-        entries,
-        nodes,
-        last_recorded_at: timestamp::format_micros(after.last_recorded_at),
-        checkpoint_note: note.clone(),
-        keys: after
-            .keyring
-            .records()
-            .filter(|r| changed_keys.contains(&r.partner))
-            .cloned()
-            .collect(),
-        redactions,
-    };
-    for e in &write.entries {
-        known
-            .keys
-            .insert(key_digest(&e.author, &e.idempotency_key), e.seq);
+    /// Signs the checkpoint for `head` (the tree as this batch leaves it) and packs the
+    /// batch for the store.
+    fn finish<S: LedgerStore>(self, shared: &Shared<S>, head: &Head) -> Built {
+        let checkpoint = Checkpoint {
+            origin: shared.origin.clone(),
+            size: head.size,
+            root: head.frontier.root(),
+        };
+        // The checkpoint of size n is signed by the ledger key valid for entry n: after a
+        // rotation in this batch, already the incoming key.
+        let signer = shared.ledger_signer(head.keyring.ledger_key_for(head.size));
+        let note = checkpoint.sign(&signer).to_string();
+        let write = Batch {
+            chain_id: shared.chain_id,
+            base_size: self.base_size,
+            entries: self.entries,
+            nodes: self.nodes,
+            last_recorded_at: timestamp::format_micros(head.last_recorded_at),
+            checkpoint_note: note.clone(),
+            keys: head
+                .keyring
+                .records()
+                .filter(|r| self.changed_keys.contains(&r.partner))
+                .cloned()
+                .collect(),
+            redactions: self.redactions,
+        };
+        Built {
+            pending: self.pending,
+            outcomes: self.outcomes,
+            write: Arc::new(write),
+            frontier_before: self.frontier_before,
+            note,
+            after_keyring: head.keyring.clone(),
+        }
     }
-    Ok(Built {
-        pending,
-        outcomes,
-        write: Arc::new(write),
-        frontier_before: head.frontier.clone(),
-        note,
-        after,
-    })
+
+    /// Tells every caller of this batch that nothing was written.
+    fn fail(&mut self, why: &str) {
+        for (p, outcome) in self.pending.drain(..).zip(self.outcomes.drain(..)) {
+            let error = match outcome {
+                Outcome::Refused(e) => e,
+                _ => AppendError::NotCommitted(why.to_string()),
+            };
+            let _ = p.reply.send(Err(error));
+        }
+    }
 }
 
 /// Decides one submission's fate and, if it is accepted, appends its entry to the batch.
@@ -378,7 +487,7 @@ async fn build<S: LedgerStore>(
 fn sequence_one(
     request: &AppendRequest,
     content_body: Option<&Vec<u8>>,
-    hits: &HashMap<(String, String), IdempotencyHit>,
+    hit: Option<IdempotencyHit>,
     versions: &mut HashMap<String, StreamPosition>,
     after: &mut Head,
     entries: &mut Vec<NewEntry>,
@@ -389,7 +498,7 @@ fn sequence_one(
     let signed = &request.submission;
     let s = signed.submission();
     let batch_start = after.size - entries.len() as u64;
-    if let Some(hit) = hits.get(&(s.author.clone(), s.idempotency_key.clone())) {
+    if let Some(hit) = hit {
         return if hit.submission_hash != signed.hash() {
             Outcome::Refused(AppendError::IdempotencyKeyReused {
                 author: s.author.clone(),
