@@ -1,11 +1,18 @@
--- The ledger's own tables. Every table is keyed by its chain (one per partnership,
--- named by the checkpoint origin) so deployments can later shard by chain.
+-- The ledger's own tables. Every row names its chain (one per partnership, named by
+-- the checkpoint origin), as in the PostgreSQL schema, but an SQLite file holds one
+-- chain: that lets an entry's sequence number be its rowid, so entries and contents
+-- need no separate primary-key index (two B-tree pages fewer written per batch each).
 
 CREATE TABLE chains (
     chain_id   INTEGER PRIMARY KEY,
     origin     TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL
 );
+CREATE TRIGGER one_chain_per_file BEFORE INSERT ON chains
+WHEN (SELECT count(*) FROM chains) > 0
+BEGIN
+    SELECT RAISE(ABORT, 'an SQLite store holds one log; use another data directory');
+END;
 
 -- The one row every append locks; the next global sequence number is `size`.
 CREATE TABLE chain_heads (
@@ -18,8 +25,8 @@ CREATE TABLE chain_heads (
 -- `entry` holds the exact canonical bytes that were hashed; nothing re-serialises them.
 -- The other columns are copies for lookup, checked against the bytes by `verify`.
 CREATE TABLE entries (
+    seq             INTEGER PRIMARY KEY CHECK (seq >= 0),
     chain_id        INTEGER NOT NULL REFERENCES chains (chain_id),
-    seq             INTEGER NOT NULL CHECK (seq >= 0),
     entry           BLOB NOT NULL,
     entry_hash      BLOB NOT NULL,
     author          TEXT NOT NULL,
@@ -27,8 +34,7 @@ CREATE TABLE entries (
     stream_id       INTEGER NOT NULL,
     stream_version  INTEGER NOT NULL CHECK (stream_version >= 1),
     idempotency_key TEXT NOT NULL,
-    submission_hash BLOB NOT NULL,
-    PRIMARY KEY (chain_id, seq)
+    submission_hash BLOB NOT NULL
 );
 -- A stream is named by the sequence number of its first entry (see `streams`). The
 -- streams written at any moment are mostly recent ones, so their rows sit together in
@@ -58,12 +64,10 @@ CREATE TABLE streams (
 -- Redactable content, bound to its entry only by the salted commitment in the entry.
 -- Disposal and erasure delete the row; the entry and the chain are untouched.
 CREATE TABLE contents (
+    seq      INTEGER PRIMARY KEY REFERENCES entries (seq),
     chain_id INTEGER NOT NULL,
-    seq      INTEGER NOT NULL,
     salt     TEXT NOT NULL,
-    body     BLOB NOT NULL,
-    PRIMARY KEY (chain_id, seq),
-    FOREIGN KEY (chain_id, seq) REFERENCES entries (chain_id, seq)
+    body     BLOB NOT NULL
 );
 
 -- Every perfect, aligned Merkle subtree above the leaves (level >= 1); written once.
