@@ -32,6 +32,8 @@ use crate::store::{
 use crate::timestamp;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -128,10 +130,11 @@ impl Known {
     }
 }
 
-/// A batch handed to the store, and the task committing it.
+/// A batch handed to the store, and its commit. The commit is polled by the sequencer
+/// itself (not spawned), so its completion wakes the sequencer directly.
 struct InFlight {
     built: Built,
-    commit: tokio::task::JoinHandle<Result<(), StoreError>>,
+    commit: Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>,
 }
 
 impl InFlight {
@@ -140,7 +143,7 @@ impl InFlight {
         let batch = built.write.clone();
         InFlight {
             built,
-            commit: tokio::spawn(async move { shared.store.commit(batch).await }),
+            commit: Box::pin(async move { shared.store.commit(batch).await }),
         }
     }
 }
@@ -160,13 +163,18 @@ pub(super) async fn run<S: LedgerStore>(
     while open || in_flight.is_some() {
         let room = open && next.pending.len() < config.max_batch;
         let committing = in_flight.is_some();
-        let committed = async { (&mut in_flight.as_mut()?.commit).await.ok() };
+        let committed = async {
+            match in_flight.as_mut() {
+                Some(f) => Some(f.commit.as_mut().await),
+                None => None,
+            }
+        };
         tokio::select! {
             biased;
             joined = committed, if committing => {
                 let Some(done) = in_flight.take() else { continue };
                 let result = joined.unwrap_or_else(|| {
-                    Err(StoreError::Corrupt("the commit task failed".into()))
+                    Err(StoreError::Corrupt("no batch was committing".into()))
                 });
                 if !settle(&shared, done.built, result) {
                     // `next` was sequenced on top of the failed batch.

@@ -11,9 +11,10 @@ use super::{
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
 use crate::merkle::NodeId;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -24,10 +25,12 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects and applies migrations.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let options =
+            PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await?;
         migrations::postgres().run(&pool).await?;
         Ok(PostgresStore { pool })
