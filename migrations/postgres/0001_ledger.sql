@@ -46,6 +46,16 @@ $$;
 CREATE TRIGGER entries_are_append_only BEFORE UPDATE OR DELETE ON entries
     FOR EACH ROW EXECUTE FUNCTION refuse_entry_change();
 
+-- Each entry's idempotency digest: the first 16 bytes of SHA-256(author || 0x0A ||
+-- idempotency_key). The sequencer reads this narrow table at start to know every key
+-- used (instead of scanning every entry).
+CREATE TABLE idempotency_digests (
+    chain_id BIGINT NOT NULL,
+    seq      BIGINT NOT NULL,
+    digest   BYTEA NOT NULL,
+    PRIMARY KEY (chain_id, seq)
+);
+
 -- Every stream's name, written once, when its first entry is appended.
 CREATE TABLE streams (
     chain_id  BIGINT NOT NULL,

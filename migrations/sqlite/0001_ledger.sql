@@ -53,6 +53,16 @@ BEGIN
     SELECT RAISE(ABORT, 'ledger entries are append-only');
 END;
 
+-- Each entry's idempotency digest: the first 16 bytes of SHA-256(author || 0x0A ||
+-- idempotency_key). The sequencer reads this narrow table at start to know every key
+-- used (instead of scanning every entry); written in sequence order, a batch appends
+-- to it on one page.
+CREATE TABLE idempotency_digests (
+    seq      INTEGER PRIMARY KEY,
+    chain_id INTEGER NOT NULL,
+    digest   BLOB NOT NULL
+);
+
 -- Every stream's name, written once, when its first entry is appended.
 CREATE TABLE streams (
     chain_id  INTEGER NOT NULL,

@@ -27,7 +27,8 @@ use crate::hash::Hash;
 use crate::keyring::{self, Keyring};
 use crate::merkle::{Frontier, NodeId, ProofPlan};
 use crate::store::{
-    Batch, ChainState, IdempotencyHit, LedgerStore, NewEntry, StoreError, StreamPosition,
+    idempotency_digest, Batch, ChainState, IdempotencyHit, LedgerStore, NewEntry, StoreError,
+    StreamPosition,
 };
 use crate::timestamp;
 use serde_json::Value;
@@ -103,12 +104,9 @@ pub(super) struct Known {
     keys: HashMap<u128, u64>,
 }
 
-/// A 128-bit digest of (author, idempotency key); a match is confirmed in the store.
+/// The in-memory form of [`idempotency_digest`].
 fn key_digest(author: &str, key: &str) -> u128 {
-    let h = Hash::of_parts(&[author.as_bytes(), b"\n", key.as_bytes()]);
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&h.0[..16]);
-    u128::from_le_bytes(first)
+    u128::from_le_bytes(idempotency_digest(author, key))
 }
 
 impl Known {
@@ -116,17 +114,15 @@ impl Known {
         store: &S,
         chain_id: i64,
     ) -> Result<Known, StoreError> {
-        let (streams, keys) = tokio::try_join!(
+        let mut keys = HashMap::new();
+        let mut each = |seq: u64, digest: [u8; 16]| {
+            keys.insert(u128::from_le_bytes(digest), seq);
+        };
+        let (streams, ()) = tokio::try_join!(
             store.all_stream_versions(chain_id),
-            store.all_idempotency_keys(chain_id)
+            store.all_idempotency_digests(chain_id, &mut each)
         )?;
-        Ok(Known {
-            streams,
-            keys: keys
-                .iter()
-                .map(|k| (key_digest(&k.author, &k.idempotency_key), k.seq))
-                .collect(),
-        })
+        Ok(Known { streams, keys })
     }
 }
 
@@ -596,6 +592,7 @@ fn sequence_one(
         opens_stream: position.is_none(),
         stream_version,
         idempotency_key: s.idempotency_key.clone(),
+        key_digest: idempotency_digest(&s.author, &s.idempotency_key),
         submission_hash: signed.hash(),
         content,
     });

@@ -87,6 +87,22 @@ fn stream_race(constraint: Option<&str>, message: &str) -> Option<StoreError> {
     None
 }
 
+/// The digest by which an idempotency key is found again: the first 16 bytes of
+/// SHA-256(author || 0x0A || key). A match is confirmed against the entry itself.
+pub fn idempotency_digest(author: &str, key: &str) -> [u8; 16] {
+    let h = Hash::of_parts(&[author.as_bytes(), b"\n", key.as_bytes()]);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&h.0[..16]);
+    first
+}
+
+/// A stored idempotency digest column.
+pub(crate) fn digest_column(bytes: &[u8]) -> Result<[u8; 16], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("an idempotency digest of {} bytes", bytes.len())))
+}
+
 /// The state of one chain that the sequencer needs to continue it.
 #[derive(Debug, Clone)]
 pub struct ChainState {
@@ -114,6 +130,8 @@ pub struct NewEntry {
     pub opens_stream: bool,
     pub stream_version: u64,
     pub idempotency_key: String,
+    /// [`idempotency_digest`] of (author, idempotency key).
+    pub key_digest: [u8; 16],
     pub submission_hash: Hash,
     /// Salt and canonical body bytes of the redactable content.
     pub content: Option<(String, Vec<u8>)>,
@@ -183,14 +201,6 @@ pub(crate) fn stream_position(
     ))
 }
 
-/// An entry's idempotency key, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyUse {
-    pub seq: u64,
-    pub author: String,
-    pub idempotency_key: String,
-}
-
 /// The operations the ledger needs from a database. Both backends implement all of it.
 pub trait LedgerStore: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -221,11 +231,13 @@ pub trait LedgerStore: Send + Sync + 'static {
         chain_id: i64,
     ) -> impl Future<Output = Result<HashMap<String, StreamPosition>, StoreError>> + Send;
 
-    /// Every idempotency key used so far, with its entry; loaded once at start.
-    fn all_idempotency_keys(
+    /// Hands the idempotency digest of every entry so far, with its sequence number, to
+    /// `each` (streamed, not collected: a log of millions of entries is loaded at start).
+    fn all_idempotency_digests(
         &self,
         chain_id: i64,
-    ) -> impl Future<Output = Result<Vec<KeyUse>, StoreError>> + Send;
+        each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The (author, idempotency key) of each of these entries, with its first use.
     fn idempotency_hits(
@@ -326,8 +338,12 @@ impl LedgerStore for AnyStore {
     ) -> Result<HashMap<String, StreamPosition>, StoreError> {
         delegate!(self, s => s.all_stream_versions(chain_id))
     }
-    async fn all_idempotency_keys(&self, chain_id: i64) -> Result<Vec<KeyUse>, StoreError> {
-        delegate!(self, s => s.all_idempotency_keys(chain_id))
+    async fn all_idempotency_digests(
+        &self,
+        chain_id: i64,
+        each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.all_idempotency_digests(chain_id, each))
     }
     async fn idempotency_hits(
         &self,

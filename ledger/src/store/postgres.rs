@@ -4,13 +4,14 @@
 //! inserted with one `UNNEST` statement per table, whatever the batch size.
 
 use super::{
-    chain_state, hash_column, key_record, last_leaf, migrations, node_row, stored_entry,
-    stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse,
-    LedgerStore, StoreError, StoredEntry, StreamPosition,
+    chain_state, digest_column, hash_column, key_record, last_leaf, migrations, node_row,
+    stored_entry, stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow,
+    IdempotencyHit, LedgerStore, StoreError, StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
 use crate::merkle::NodeId;
+use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -97,6 +98,10 @@ impl PostgresStore {
                  SELECT $1, u.* FROM UNNEST($6::bigint[], $7::bytea[], $8::bytea[], $9::text[], \
                      $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[]) AS u \
                  WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
+             ), new_digests AS ( \
+                 INSERT INTO idempotency_digests (chain_id, seq, digest) \
+                 SELECT $1, u.* FROM UNNEST($6::bigint[], $24::bytea[]) AS u \
+                 WHERE EXISTS (SELECT 1 FROM head) RETURNING 1 \
              ), new_streams AS ( \
                  INSERT INTO streams (chain_id, stream, stream_id) \
                  SELECT $1, u.* FROM UNNEST($22::text[], $23::bigint[]) AS u \
@@ -138,6 +143,7 @@ impl PostgresStore {
         .bind(batch.checkpoint_note.as_str())
         .bind(opened.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
         .bind(opened.iter().map(|e| to_i64(e.stream_id)).collect::<Vec<_>>())
+        .bind(e.iter().map(|e| e.key_digest.as_slice()).collect::<Vec<_>>())
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -230,6 +236,19 @@ impl LedgerStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
+        sqlx::query(
+            "INSERT INTO idempotency_digests (chain_id, seq, digest) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[])",
+        )
+        .bind(batch.chain_id)
+        .bind(e.iter().map(|e| to_i64(e.seq)).collect::<Vec<_>>())
+        .bind(
+            e.iter()
+                .map(|e| e.key_digest.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
         let opened: Vec<_> = e.iter().filter(|e| e.opens_stream).collect();
         if !opened.is_empty() {
             sqlx::query(
@@ -360,21 +379,19 @@ impl LedgerStore for PostgresStore {
             .collect()
     }
 
-    async fn all_idempotency_keys(&self, chain_id: i64) -> Result<Vec<KeyUse>, StoreError> {
-        let rows =
-            sqlx::query("SELECT seq, author, idempotency_key FROM entries WHERE chain_id = $1")
+    async fn all_idempotency_digests(
+        &self,
+        chain_id: i64,
+        each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
+    ) -> Result<(), StoreError> {
+        let mut rows =
+            sqlx::query("SELECT seq, digest FROM idempotency_digests WHERE chain_id = $1")
                 .bind(chain_id)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(KeyUse {
-                    seq: to_u64(row.get(0), "seq")?,
-                    author: row.get(1),
-                    idempotency_key: row.get(2),
-                })
-            })
-            .collect()
+                .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(to_u64(row.get(0), "seq")?, digest_column(row.get(1))?);
+        }
+        Ok(())
     }
 
     async fn idempotency_hits(

@@ -8,13 +8,14 @@
 mod writer;
 
 use super::{
-    chain_state, hash_column, key_record, last_leaf, migrations, node_row, stored_entry,
-    stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, KeyUse,
-    LedgerStore, StoreError, StoredEntry, StreamPosition,
+    chain_state, digest_column, hash_column, key_record, last_leaf, migrations, node_row,
+    stored_entry, stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow,
+    IdempotencyHit, LedgerStore, StoreError, StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
 use crate::merkle::NodeId;
+use futures_util::TryStreamExt;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -180,21 +181,19 @@ impl LedgerStore for SqliteStore {
             .collect()
     }
 
-    async fn all_idempotency_keys(&self, chain_id: i64) -> Result<Vec<KeyUse>, StoreError> {
-        let rows =
-            sqlx::query("SELECT seq, author, idempotency_key FROM entries WHERE +chain_id = ?")
+    async fn all_idempotency_digests(
+        &self,
+        chain_id: i64,
+        each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
+    ) -> Result<(), StoreError> {
+        let mut rows =
+            sqlx::query("SELECT seq, digest FROM idempotency_digests WHERE chain_id = ?")
                 .bind(chain_id)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(KeyUse {
-                    seq: to_u64(row.get(0), "seq")?,
-                    author: row.get(1),
-                    idempotency_key: row.get(2),
-                })
-            })
-            .collect()
+                .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(to_u64(row.get(0), "seq")?, digest_column(row.get(1))?);
+        }
+        Ok(())
     }
 
     async fn idempotency_hits(

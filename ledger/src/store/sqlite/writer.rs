@@ -100,6 +100,9 @@ pub(super) fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StoreEr
         let mut stream = tx.prepare_cached(
             "INSERT INTO streams (chain_id, stream, stream_id) VALUES (?1, ?2, ?3)",
         )?;
+        let mut digest = tx.prepare_cached(
+            "INSERT INTO idempotency_digests (seq, chain_id, digest) VALUES (?1, ?2, ?3)",
+        )?;
         let mut content = tx.prepare_cached(
             "INSERT INTO contents (chain_id, seq, salt, body) VALUES (?1, ?2, ?3, ?4)",
         )?;
@@ -118,6 +121,7 @@ pub(super) fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StoreEr
                     e.submission_hash.0.as_slice(),
                 ])
                 .map_err(StoreError::from_rusqlite)?;
+            digest.execute(params![to_i64(e.seq), chain, e.key_digest.as_slice()])?;
             if e.opens_stream {
                 stream
                     .execute(params![chain, e.stream, to_i64(e.stream_id)])
