@@ -8,14 +8,13 @@
 mod writer;
 
 use super::{
-    chain_state, digest_column, hash_column, key_record, last_leaf, migrations, node_row,
-    stored_entry, stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow,
-    IdempotencyHit, LedgerStore, StoreError, StoredEntry, StreamPosition,
+    chain_state, hash_column, key_record, last_leaf, migrations, node_row, stored_entry, to_i64,
+    to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError,
+    StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
 use crate::merkle::NodeId;
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -164,21 +163,16 @@ impl LedgerStore for SqliteStore {
         self.write(move |conn| writer::commit(conn, &batch)).await
     }
 
+    // The two loads below read every stream and every entry's digest once, at start.
+    // They go through the writer's connection: sqlx hands rows one by one across a
+    // thread, which made opening a log of a million entries take seconds.
+
     async fn all_stream_versions(
         &self,
         chain_id: i64,
     ) -> Result<HashMap<String, StreamPosition>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT s.stream, s.stream_id, (SELECT MAX(e.stream_version) FROM entries e \
-             WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id) \
-             FROM streams s WHERE s.chain_id = ?",
-        )
-        .bind(chain_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| stream_position(row.get(0), row.get(1), row.get(2)))
-            .collect()
+        self.write(move |conn| writer::all_stream_versions(conn, chain_id))
+            .await
     }
 
     async fn all_idempotency_digests(
@@ -186,12 +180,11 @@ impl LedgerStore for SqliteStore {
         chain_id: i64,
         each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
     ) -> Result<(), StoreError> {
-        let mut rows =
-            sqlx::query("SELECT seq, digest FROM idempotency_digests WHERE chain_id = ?")
-                .bind(chain_id)
-                .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            each(to_u64(row.get(0), "seq")?, digest_column(row.get(1))?);
+        let digests = self
+            .write(move |conn| writer::all_idempotency_digests(conn, chain_id))
+            .await?;
+        for (seq, digest) in digests {
+            each(seq, digest);
         }
         Ok(())
     }

@@ -7,9 +7,12 @@
 //! changes with the batch), and parsing took about a sixth of the writer thread's time.
 //! Reads stay on sqlx's pool; both link the same SQLite library.
 
-use super::super::{last_leaf, to_i64, to_u64, Batch, StoreError};
+use super::super::{
+    digest_column, last_leaf, stream_position, to_i64, to_u64, Batch, StoreError, StreamPosition,
+};
 use crate::hash::Hash;
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -183,4 +186,39 @@ pub(super) fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StoreEr
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     }
     Ok(())
+}
+
+/// Every stream's id and current version.
+pub(super) fn all_stream_versions(
+    conn: &mut Connection,
+    chain_id: i64,
+) -> Result<HashMap<String, StreamPosition>, StoreError> {
+    let mut query = conn.prepare(
+        "SELECT s.stream, s.stream_id, (SELECT MAX(e.stream_version) FROM entries e \
+         WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id) \
+         FROM streams s WHERE s.chain_id = ?1",
+    )?;
+    let mut rows = query.query([chain_id])?;
+    let mut streams = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let (name, position) = stream_position(row.get(0)?, row.get(1)?, row.get(2)?)?;
+        streams.insert(name, position);
+    }
+    Ok(streams)
+}
+
+/// Every entry's idempotency digest, with its sequence number.
+pub(super) fn all_idempotency_digests(
+    conn: &mut Connection,
+    chain_id: i64,
+) -> Result<Vec<(u64, [u8; 16])>, StoreError> {
+    let mut query =
+        conn.prepare("SELECT seq, digest FROM idempotency_digests WHERE chain_id = ?1")?;
+    let mut rows = query.query([chain_id])?;
+    let mut digests = Vec::new();
+    while let Some(row) = rows.next()? {
+        let digest: Vec<u8> = row.get(1)?;
+        digests.push((to_u64(row.get(0)?, "seq")?, digest_column(&digest)?));
+    }
+    Ok(digests)
 }
