@@ -485,7 +485,10 @@ mod tests {
         assert_eq!(ordinary_run(b"plain \xc3\xa9 text, no end"), 21);
         assert_eq!(ordinary_run(b""), 0);
         // Bytes next to the specials (0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0xff) are ordinary.
-        assert_eq!(ordinary_run(&[0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0xff, 0x80, 0x41]), 9);
+        assert_eq!(
+            ordinary_run(&[0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0xff, 0x80, 0x41]),
+            9
+        );
     }
     use serde_json::json;
 

@@ -222,3 +222,33 @@ pub(super) fn all_idempotency_digests(
     }
     Ok(digests)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durability settings the store promises hold on the connection every write
+    /// goes through (they are per connection, so the pool's settings say nothing).
+    #[tokio::test]
+    async fn the_writer_commits_durably_and_erases_deleted_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        super::super::SqliteStore::open(&path).await.unwrap();
+        let conn = open(&path).unwrap();
+        let pragma = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("synchronous"), "2", "FULL");
+        assert_eq!(pragma("secure_delete"), "1");
+        assert_eq!(pragma("foreign_keys"), "1");
+    }
+}
