@@ -20,8 +20,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Entries (with their content, unless redacted) from a sequence number on, in order.
@@ -36,12 +37,41 @@ const ENTRIES_FROM: &str = "SELECT e.seq, e.entry, c.salt, c.body FROM entries e
 /// Keys per lookup statement; keeps statements well under SQLite's bound-parameter limit.
 const KEYS_PER_LOOKUP: usize = 400;
 
+/// Work for the writer thread.
+type WriterJob = Box<dyn FnOnce(&mut rusqlite::Connection) + Send>;
+
+/// The writer thread, named `sqlite-writer`: it runs jobs one at a time, in the order
+/// sent, and ends when the last handle to the store is dropped.
+#[derive(Debug, Clone)]
+struct WriterThread {
+    jobs: std::sync::mpsc::Sender<WriterJob>,
+}
+
+impl WriterThread {
+    fn start(conn: rusqlite::Connection) -> std::io::Result<WriterThread> {
+        let (jobs, incoming) = std::sync::mpsc::channel::<WriterJob>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                let mut conn = conn;
+                for job in incoming {
+                    // A job that panics has its caller told (its reply is dropped); an
+                    // open transaction was rolled back as it unwound, so the connection
+                    // is still sound for the next job.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+                }
+            })?;
+        Ok(WriterThread { jobs })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The one connection every write goes through, held directly rather than pooled:
-    /// its page cache stays warm (each SQLite connection has its own, invalidated by
-    /// other connections' writes) and no pool check precedes each batch.
-    writer: Arc<Mutex<rusqlite::Connection>>,
+    /// The thread owning the one connection every write goes through, held directly
+    /// rather than pooled: its page cache stays warm (each SQLite connection has its
+    /// own, invalidated by other connections' writes) and no pool check precedes each
+    /// batch.
+    writer: WriterThread,
     /// Connections for reads, which WAL lets run beside the writer.
     pool: SqlitePool,
 }
@@ -84,7 +114,9 @@ impl SqliteStore {
         let writer = tokio::task::spawn_blocking(move || writer::open(&file))
             .await
             .map_err(|e| StoreError::Corrupt(format!("the writer could not start: {e}")))??;
-        let writer = Arc::new(Mutex::new(writer));
+        let writer = WriterThread::start(writer).map_err(|e| {
+            StoreError::Corrupt(format!("cannot start the SQLite writer thread: {e}"))
+        })?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -96,20 +128,21 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Runs `job` with the writer connection on a blocking thread.
+    /// Runs `job` with the writer connection on the writer thread.
     async fn write<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            // A job that panicked mid-transaction left nothing committed (rusqlite rolls
-            // back on drop), so the connection is still sound.
-            let mut conn: MutexGuard<'_, _> = writer.lock().unwrap_or_else(|p| p.into_inner());
-            job(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("the writer thread failed: {e}")))?
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.writer
+            .jobs
+            .send(Box::new(move |conn| {
+                let _ = done.send(job(conn));
+            }))
+            .map_err(|_| StoreError::Corrupt("the SQLite writer thread has stopped".into()))?;
+        result.await.map_err(|_| {
+            StoreError::Corrupt("the SQLite writer thread failed during a write".into())
+        })?
     }
 
     async fn chain_where(
