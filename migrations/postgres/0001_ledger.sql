@@ -56,12 +56,15 @@ CREATE TABLE idempotency_digests (
     PRIMARY KEY (chain_id, seq)
 );
 
--- Every stream's name, written once, when its first entry is appended.
+-- Every stream's name, written once, when its first entry is appended, keyed by the
+-- stream's id so that new streams are appended at the end. There is no index on the
+-- name: the sequencer holds every name with its id in memory (loaded from here at
+-- start) and is the only writer; an index on names took a random page per new stream.
 CREATE TABLE streams (
     chain_id  BIGINT NOT NULL,
-    stream    TEXT NOT NULL,
     stream_id BIGINT NOT NULL,
-    PRIMARY KEY (chain_id, stream)
+    stream    TEXT NOT NULL,
+    PRIMARY KEY (chain_id, stream_id)
 );
 
 -- Redactable content, bound to its entry only by the salted commitment in the entry.
@@ -74,8 +77,10 @@ CREATE TABLE contents (
     FOREIGN KEY (chain_id, seq) REFERENCES entries (chain_id, seq)
 );
 
--- Every perfect, aligned Merkle subtree above the leaves (level >= 1); written once.
--- A leaf (level 0) is not stored: it is SHA-256(0x00 || entries.entry_hash).
+-- Every perfect, aligned Merkle subtree of 16 leaves or more (level >= 4); written once.
+-- A leaf (level 0) is not stored: it is SHA-256(0x00 || entries.entry_hash); nor is a
+-- node of levels 1 to 3, which a proof recomputes from the (at most 8) leaves it covers.
+-- Those levels hold seven eighths of all nodes.
 -- A node is keyed by the last leaf it covers, then its level: the order in which nodes
 -- are completed, so each batch appends at the end of the table. (Keyed by level first,
 -- a batch wrote one page per level of the tree.) The node's index within its level is
@@ -83,7 +88,7 @@ CREATE TABLE contents (
 CREATE TABLE tree_nodes (
     chain_id  BIGINT NOT NULL,
     last_leaf BIGINT NOT NULL,
-    level     SMALLINT NOT NULL CHECK (level >= 1),
+    level     SMALLINT NOT NULL CHECK (level >= 4),
     hash      BYTEA NOT NULL,
     PRIMARY KEY (chain_id, last_leaf, level)
 );

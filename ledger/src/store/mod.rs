@@ -455,6 +455,57 @@ pub(crate) async fn chain_state<S: LedgerStore>(
     }))
 }
 
+/// Merkle nodes below this level (other than leaves, which are entry hashes) are not
+/// stored but recomputed from the leaves they cover, at most 2^(level - 1) of them, when
+/// a proof needs one. Levels 1 to 3 hold seven eighths of all nodes: not writing them
+/// spares the append path most of its Merkle-node inserts.
+pub(crate) const LOWEST_STORED_LEVEL: u8 = 4;
+
+/// Whether a batch's node goes to `tree_nodes`.
+pub(crate) fn stored_node(id: &NodeId) -> bool {
+    id.level >= LOWEST_STORED_LEVEL
+}
+
+/// What to read to answer a request for `ids`: stored nodes and leaves as they are, and
+/// for each node of the unstored levels the leaves it covers.
+pub(crate) fn node_sources(ids: &[NodeId]) -> Vec<NodeId> {
+    let mut sources = Vec::with_capacity(ids.len());
+    for id in ids {
+        if id.level == 0 || stored_node(id) {
+            sources.push(*id);
+        } else {
+            let first = id.first_leaf();
+            sources.extend(
+                (first..first + (1u64 << id.level)).map(|index| NodeId { level: 0, index }),
+            );
+        }
+    }
+    sources.sort_unstable();
+    sources.dedup();
+    sources
+}
+
+/// The requested nodes, computed from what was read for `node_sources(ids)`. A node
+/// that cannot be had (beyond the tree, or missing from a damaged store) is left out.
+pub(crate) fn derive_nodes(ids: &[NodeId], read: &HashMap<NodeId, Hash>) -> HashMap<NodeId, Hash> {
+    fn subtree(id: NodeId, read: &HashMap<NodeId, Hash>) -> Option<Hash> {
+        if id.level == 0 || stored_node(&id) {
+            return read.get(&id).copied();
+        }
+        let child = |index| NodeId {
+            level: id.level - 1,
+            index,
+        };
+        Some(crate::merkle::node_hash(
+            &subtree(child(id.index * 2), read)?,
+            &subtree(child(id.index * 2 + 1), read)?,
+        ))
+    }
+    ids.iter()
+        .filter_map(|id| subtree(*id, read).map(|hash| (*id, hash)))
+        .collect()
+}
+
 /// The last leaf a Merkle node covers: how `tree_nodes` is keyed (with the level).
 pub(crate) fn last_leaf(id: &NodeId) -> i64 {
     // Node ids come from proof plans over existing tree sizes, far below 2^63 leaves.

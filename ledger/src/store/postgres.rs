@@ -4,9 +4,10 @@
 //! inserted with one `UNNEST` statement per table, whatever the batch size.
 
 use super::{
-    chain_state, digest_column, hash_column, key_record, last_leaf, migrations, node_row,
-    stored_entry, stream_position, to_i64, to_u64, Backend, Batch, ChainState, HeadRow,
-    IdempotencyHit, LedgerStore, StoreError, StoredEntry, StreamPosition,
+    chain_state, derive_nodes, digest_column, hash_column, key_record, last_leaf, migrations,
+    node_row, node_sources, stored_entry, stored_node, stream_position, to_i64, to_u64, Backend,
+    Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -86,8 +87,12 @@ impl PostgresStore {
             .iter()
             .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
             .collect();
-        // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
-        let n: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
+        // Leaves and the lowest levels are not stored (see `stored_node`).
+        let n: Vec<_> = batch
+            .nodes
+            .iter()
+            .filter(|(id, _)| stored_node(id))
+            .collect();
         let moved: i64 = sqlx::query_scalar(
             "WITH head AS ( \
                  UPDATE chain_heads SET size = $2, last_entry_hash = $3, last_recorded_at = $4 \
@@ -298,8 +303,12 @@ impl LedgerStore for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
-        let n: Vec<_> = batch.nodes.iter().filter(|(id, _)| id.level > 0).collect();
+        // Leaves and the lowest levels are not stored (see `stored_node`).
+        let n: Vec<_> = batch
+            .nodes
+            .iter()
+            .filter(|(id, _)| stored_node(id))
+            .collect();
         sqlx::query(
             "INSERT INTO tree_nodes (chain_id, last_leaf, level, hash) \
              SELECT $1, * FROM UNNEST($2::bigint[], $3::smallint[], $4::bytea[])",
@@ -425,6 +434,7 @@ impl LedgerStore for PostgresStore {
         chain_id: i64,
         ids: &[NodeId],
     ) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        let sources = node_sources(ids);
         let rows = sqlx::query(
             "WITH k AS (SELECT * FROM UNNEST($2::smallint[], $3::bigint[]) AS k(level, last_leaf)) \
              SELECT t.level, t.last_leaf, t.hash FROM k \
@@ -434,16 +444,18 @@ impl LedgerStore for PostgresStore {
              JOIN entries e ON e.chain_id = $1 AND k.level = 0 AND e.seq = k.last_leaf",
         )
         .bind(chain_id)
-        .bind(ids.iter().map(|id| i16::from(id.level)).collect::<Vec<_>>())
-        .bind(ids.iter().map(last_leaf).collect::<Vec<_>>())
+        .bind(sources.iter().map(|id| i16::from(id.level)).collect::<Vec<_>>())
+        .bind(sources.iter().map(last_leaf).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
+        let read = rows
+            .into_iter()
             .map(|row| {
                 let level: i16 = row.get(0);
                 node_row(i64::from(level), row.get(1), row.get::<&[u8], _>(2))
             })
-            .collect()
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(derive_nodes(ids, &read))
     }
 
     async fn entries(

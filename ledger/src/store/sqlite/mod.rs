@@ -8,9 +8,9 @@
 mod writer;
 
 use super::{
-    chain_state, hash_column, key_record, last_leaf, migrations, node_row, stored_entry, to_i64,
-    to_u64, Backend, Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError,
-    StoredEntry, StreamPosition,
+    chain_state, derive_nodes, hash_column, key_record, last_leaf, migrations, node_row,
+    node_sources, stored_entry, to_i64, to_u64, Backend, Batch, ChainState, HeadRow,
+    IdempotencyHit, LedgerStore, StoreError, StoredEntry, StreamPosition,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -256,8 +256,9 @@ impl LedgerStore for SqliteStore {
         chain_id: i64,
         ids: &[NodeId],
     ) -> Result<HashMap<NodeId, Hash>, StoreError> {
-        let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        let sources = node_sources(ids);
+        let mut found = HashMap::with_capacity(sources.len());
+        for chunk in sources.chunks(KEYS_PER_LOOKUP) {
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("WITH k(level, last_leaf) AS (VALUES ");
             let mut list = q.separated(", ");
@@ -284,7 +285,7 @@ impl LedgerStore for SqliteStore {
                 found.insert(id, hash);
             }
         }
-        Ok(found)
+        Ok(derive_nodes(ids, &found))
     }
 
     async fn entries(

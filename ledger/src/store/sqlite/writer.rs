@@ -8,7 +8,8 @@
 //! Reads stay on sqlx's pool; both link the same SQLite library.
 
 use super::super::{
-    digest_column, last_leaf, stream_position, to_i64, to_u64, Batch, StoreError, StreamPosition,
+    digest_column, last_leaf, stored_node, stream_position, to_i64, to_u64, Batch, StoreError,
+    StreamPosition,
 };
 use crate::hash::Hash;
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
@@ -136,11 +137,11 @@ pub(super) fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StoreEr
         }
     }
     {
-        // Leaves are not stored: each is SHA-256(0x00 || entry_hash) of its entry.
+        // Leaves and the lowest levels are not stored (see `stored_node`).
         let mut node = tx.prepare_cached(
             "INSERT INTO tree_nodes (chain_id, last_leaf, level, hash) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        for (id, hash) in batch.nodes.iter().filter(|(id, _)| id.level > 0) {
+        for (id, hash) in batch.nodes.iter().filter(|(id, _)| stored_node(id)) {
             node.execute(params![
                 chain,
                 last_leaf(id),
