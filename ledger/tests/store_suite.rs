@@ -234,6 +234,93 @@ pub async fn a_failed_batch_fails_the_batch_built_on_it(store: AnyStore) {
     assert_eq!(report.entries, 3 + 1 + 200);
 }
 
+/// A refusal that rested on an entry of a batch that then failed is not final: the
+/// caller is told nothing was written, and a retry is decided afresh.
+pub async fn refusals_in_a_failed_batch_are_not_final(store: AnyStore) {
+    let f = open(store.clone()).await;
+    let key = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
+    let other = Ledger::open(store, key, PipelineConfig::default())
+        .await
+        .unwrap();
+    other
+        .append(request(&f.police, "o/1", "o1", ExpectedVersion::Any, None))
+        .await
+        .unwrap();
+    // `f.ledger` is now stale: its next batch will find the head moved.
+    let x = request(&f.police, "dup", "x", ExpectedVersion::NoStream, None);
+    let y = request(&f.council, "dup", "y", ExpectedVersion::NoStream, None);
+    let (rx, ry) = tokio::join!(f.ledger.append(x.clone()), f.ledger.append(y.clone()));
+    for r in [&rx, &ry] {
+        assert!(matches!(r, Err(AppendError::NotCommitted(_))), "{r:?}");
+    }
+    // Retried, one opens the stream and the other is refused, now for real.
+    let rx = f.ledger.append(x).await;
+    let ry = f.ledger.append(y).await;
+    assert!(rx.is_ok(), "{rx:?}");
+    assert!(
+        matches!(
+            ry,
+            Err(AppendError::WrongExpectedVersion {
+                actual: Some(1),
+                ..
+            })
+        ),
+        "{ry:?}"
+    );
+}
+
+/// The start-up loads see the log as of the head just read, not what another writer
+/// appended after it.
+pub async fn start_up_loads_stop_at_the_head_read(store: AnyStore) {
+    let f = open(store.clone()).await;
+    let first = f
+        .ledger
+        .append(request(
+            &f.police,
+            "h/1",
+            "h1",
+            ExpectedVersion::NoStream,
+            None,
+        ))
+        .await
+        .unwrap();
+    f.ledger
+        .append(request(
+            &f.police,
+            "h/1",
+            "h2",
+            ExpectedVersion::Exact(1),
+            None,
+        ))
+        .await
+        .unwrap();
+    f.ledger
+        .append(request(
+            &f.police,
+            "h/2",
+            "h3",
+            ExpectedVersion::NoStream,
+            None,
+        ))
+        .await
+        .unwrap();
+    let chain = f.ledger.chain_id();
+    let below = first.seq + 1;
+    let streams = store.all_stream_versions(chain, below).await.unwrap();
+    assert_eq!(
+        streams["h/1"].version, 1,
+        "the second entry of h/1 is past the head"
+    );
+    assert!(!streams.contains_key("h/2"), "h/2 was opened past the head");
+    let mut seqs = Vec::new();
+    store
+        .all_idempotency_digests(chain, below, &mut |seq, _| seqs.push(seq))
+        .await
+        .unwrap();
+    seqs.sort();
+    assert_eq!(seqs, (0..below).collect::<Vec<u64>>());
+}
+
 pub async fn a_second_writer_is_detected_and_nothing_is_lost(store: AnyStore) {
     let f = open(store.clone()).await;
     let key = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
@@ -804,6 +891,8 @@ both_backends!(
     concurrent_appends_are_gapless_and_receipts_verify,
     retries_racing_their_originals_append_once,
     a_failed_batch_fails_the_batch_built_on_it,
+    refusals_in_a_failed_batch_are_not_final,
+    start_up_loads_stop_at_the_head_read,
     a_second_writer_is_detected_and_nothing_is_lost,
     expected_versions_are_enforced,
     idempotent_retries_return_the_original_receipt,

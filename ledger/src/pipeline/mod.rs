@@ -216,7 +216,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             return Err(AppendError::WrongLedgerKey);
         }
         let head = Head::from_state(&state, keyring.clone())?;
-        let known = Known::load(&store, state.chain_id).await?;
+        let known = Known::load(&store, state.chain_id, state.size).await?;
         let shared = Arc::new(Shared {
             store,
             origin,

@@ -33,9 +33,7 @@ use crate::store::{
 use crate::timestamp;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -47,7 +45,8 @@ pub(super) struct Pending {
     pub reply: oneshot::Sender<Result<Receipt, AppendError>>,
 }
 
-/// Where the log ends: durable, or as it will be once the in-flight batch commits.
+/// Where the log ends: durable, or as it will be once the batch committing and the
+/// batch being built are both committed.
 #[derive(Clone)]
 pub(super) struct Head {
     size: u64,
@@ -132,27 +131,33 @@ fn key_digest(author: &str, key: &str) -> u128 {
 }
 
 impl Known {
+    /// Loads what the first `size` entries (the head just read) say. Anything another
+    /// writer appended since is left out: seeing it would point this writer's retries
+    /// at entries beyond its head; not seeing it only makes its next commit find the
+    /// head moved, and reload.
     pub(super) async fn load<S: LedgerStore>(
         store: &S,
         chain_id: i64,
+        size: u64,
     ) -> Result<Known, StoreError> {
         let mut keys = HashMap::default();
         let mut each = |seq: u64, digest: [u8; 16]| {
             keys.insert(u128::from_le_bytes(digest), seq);
         };
         let (streams, ()) = tokio::try_join!(
-            store.all_stream_versions(chain_id),
-            store.all_idempotency_digests(chain_id, &mut each)
+            store.all_stream_versions(chain_id, size),
+            store.all_idempotency_digests(chain_id, size, &mut each)
         )?;
         Ok(Known { streams, keys })
     }
 }
 
-/// A batch handed to the store, and its commit. The commit is polled by the sequencer
-/// itself (not spawned), so its completion wakes the sequencer directly.
+/// A batch handed to the store, and the task committing it. The commit runs as a task
+/// of its own so that its I/O (PostgreSQL's) goes on while the sequencer is busy
+/// sequencing the next batch.
 struct InFlight {
     built: Built,
-    commit: Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>,
+    commit: tokio::task::JoinHandle<Result<(), StoreError>>,
 }
 
 impl InFlight {
@@ -161,7 +166,7 @@ impl InFlight {
         let batch = built.write.clone();
         InFlight {
             built,
-            commit: Box::pin(async move { shared.store.commit(batch).await }),
+            commit: tokio::spawn(async move { shared.store.commit(batch).await }),
         }
     }
 }
@@ -178,12 +183,15 @@ pub(super) async fn run<S: LedgerStore>(
     let mut next = Builder::on(&head);
     let mut in_flight: Option<InFlight> = None;
     let mut open = true;
+    // A reload after a failed commit failed too: `head` and `known` may be wrong.
+    let mut stale = false;
+    let max_batch = config.max_batch.max(1);
     while open || in_flight.is_some() {
-        let room = open && next.pending.len() < config.max_batch;
+        let room = open && next.pending.len() < max_batch;
         let committing = in_flight.is_some();
         let committed = async {
             match in_flight.as_mut() {
-                Some(f) => Some(f.commit.as_mut().await),
+                Some(f) => Some((&mut f.commit).await),
                 None => None,
             }
         };
@@ -191,13 +199,14 @@ pub(super) async fn run<S: LedgerStore>(
             biased;
             joined = committed, if committing => {
                 let Some(done) = in_flight.take() else { continue };
-                let result = joined.unwrap_or_else(|| {
-                    Err(StoreError::Corrupt("no batch was committing".into()))
-                });
+                let result = match joined {
+                    Some(Ok(result)) => result,
+                    _ => Err(StoreError::Corrupt("the commit task failed".into())),
+                };
                 if !settle(&shared, done.built, result) {
                     // `next` was sequenced on top of the failed batch.
                     next.fail("an earlier batch was not committed; retry");
-                    reload(&shared, &mut head, &mut known).await;
+                    stale = !reload(&shared, &mut head, &mut known).await;
                     next = Builder::on(&head);
                 } else if !next.is_empty() {
                     in_flight = launch(&shared, &mut next, &head);
@@ -208,26 +217,38 @@ pub(super) async fn run<S: LedgerStore>(
                     open = false;
                     continue;
                 };
+                if stale {
+                    // Sequencing on a head that may be wrong could refuse or accept
+                    // wrongly; read the store again first.
+                    stale = !reload(&shared, &mut head, &mut known).await;
+                    next = Builder::on(&head);
+                    if stale {
+                        let why = "the log could not be read back after a failed commit; retry";
+                        let _ = first.reply.send(Err(AppendError::NotCommitted(why.into())));
+                        continue;
+                    }
+                }
                 let busy = in_flight.as_ref().map(|f| f.built.write.clone());
                 let busy = busy.as_deref();
                 next.add(&shared, &mut head, &mut known, busy, first).await;
                 // Whatever else is queued now, without waking up once for each.
-                while next.pending.len() < config.max_batch {
+                while next.pending.len() < max_batch {
                     let Ok(p) = queue.try_recv() else { break };
                     next.add(&shared, &mut head, &mut known, busy, p).await;
                 }
                 if busy.is_none() {
                     // Nothing is committing: take what arrives within `max_wait` (if
                     // so configured), then commit at once.
-                    let room = config.max_batch - next.pending.len();
+                    let room = max_batch - next.pending.len();
                     for p in gather(&mut queue, room, config.max_wait).await {
                         next.add(&shared, &mut head, &mut known, None, p).await;
                     }
                     in_flight = launch(&shared, &mut next, &head);
                 }
             }
-            // Only when the queue is closed and nothing is committing (a batch being
-            // built always has one committing beneath it).
+            // No branch can run: the queue is closed and nothing is committing (the
+            // loop's condition normally sees to that first). A batch being built always
+            // has one committing beneath it, so nothing is left unanswered.
             else => break,
         }
     }
@@ -302,42 +323,43 @@ fn settle<S: LedgerStore>(
     }
 }
 
+/// Tells every caller of a batch that was not committed that nothing was written. Even
+/// a refusal becomes "not committed": it may rest on what an earlier entry of the
+/// batch (or of the batch beneath) would have changed, a stream opened or a key used,
+/// which now never happened. A retry is decided afresh.
 fn fail_built(built: Built, why: &str) {
-    for (p, outcome) in built.pending.into_iter().zip(built.outcomes) {
-        let error = match outcome {
-            Outcome::Refused(e) => e,
-            _ => AppendError::NotCommitted(why.to_string()),
-        };
-        let _ = p.reply.send(Err(error));
+    for p in built.pending {
+        let _ = p
+            .reply
+            .send(Err(AppendError::NotCommitted(why.to_string())));
     }
 }
 
-/// Starts again from what the store holds.
+/// Starts again from what the store holds. Returns whether it could; if not, `head`
+/// and `known` are left as they were and must not be trusted.
 ///
-/// The head is read before the streams and keys: what they then hold is at least
-/// everything up to that head (the store has no unique index on idempotency keys, so
-/// a key missed here could be used twice). Anything newer only makes the next commit
-/// find the head moved, and reload again.
-async fn reload<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, known: &mut Known) {
+/// The head is read first, and the streams and idempotency keys are loaded as of that
+/// head (see [`Known::load`]).
+async fn reload<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, known: &mut Known) -> bool {
     let state = match shared.store.chain(&shared.origin).await {
         Ok(Some(state)) => state,
         other => {
             eprintln!("isa-ledger: could not reload the chain head: {other:?}");
-            return;
+            return false;
         }
     };
-    match Known::load(&shared.store, shared.chain_id).await {
-        Ok(loaded) => *known = loaded,
+    let loaded = match Known::load(&shared.store, shared.chain_id, state.size).await {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("isa-ledger: could not reload streams and idempotency keys: {e}");
-            return;
+            return false;
         }
-    }
+    };
     let records = match shared.store.keys(shared.chain_id).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("isa-ledger: could not reload the keys: {e}");
-            return;
+            return false;
         }
     };
     match Keyring::from_records(&shared.origin, records)
@@ -350,8 +372,13 @@ async fn reload<S: LedgerStore>(shared: &Shared<S>, head: &mut Head, known: &mut
                 Err(poisoned) => *poisoned.into_inner() = fresh.keyring.clone(),
             }
             *head = fresh;
+            *known = loaded;
+            true
         }
-        Err(e) => eprintln!("isa-ledger: could not reload the chain head: {e}"),
+        Err(e) => {
+            eprintln!("isa-ledger: could not reload the chain head: {e}");
+            false
+        }
     }
 }
 
@@ -364,6 +391,7 @@ struct Builder {
     changed_keys: Vec<String>,
     redactions: Vec<u64>,
     base_size: u64,
+    base_hash: Hash,
     frontier_before: Frontier,
 }
 
@@ -377,6 +405,7 @@ impl Builder {
             changed_keys: Vec::new(),
             redactions: Vec::new(),
             base_size: head.size,
+            base_hash: head.last_hash,
             frontier_before: head.frontier.clone(),
         }
     }
@@ -407,7 +436,7 @@ impl Builder {
             }
         };
         let outcome = match hit {
-            Err(e) => Outcome::Refused(AppendError::NotCommitted(e.to_string())),
+            Err(why) => Outcome::Refused(AppendError::NotCommitted(why)),
             Ok(hit) => sequence_one(
                 &p.request,
                 p.content_body.as_ref(),
@@ -436,9 +465,19 @@ impl Builder {
         seq: u64,
         author: &str,
         key: &str,
-    ) -> Result<Option<IdempotencyHit>, StoreError> {
+    ) -> Result<Option<IdempotencyHit>, String> {
         let in_hand = match committing {
-            _ if seq >= self.base_size => self.entries.get((seq - self.base_size) as usize),
+            _ if seq >= self.base_size => match self.entries.get((seq - self.base_size) as usize) {
+                Some(e) => Some(e),
+                // Every digest at or past this batch's start was put there by this
+                // batch (digests are loaded only below the head); anything else means
+                // the sequencer's view is not the store's.
+                None => {
+                    return Err(format!(
+                        "this writer's view of entry {seq} is out of date; retry"
+                    ))
+                }
+            },
             Some(batch) if seq >= batch.base_size => {
                 batch.entries.get((seq - batch.base_size) as usize)
             }
@@ -455,7 +494,8 @@ impl Builder {
         let found = shared
             .store
             .idempotency_hits(shared.chain_id, &[seq])
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(found.get(&(author.to_string(), key.to_string())).copied())
     }
 
@@ -474,6 +514,7 @@ impl Builder {
         let write = Batch {
             chain_id: shared.chain_id,
             base_size: self.base_size,
+            base_hash: self.base_hash,
             entries: self.entries,
             nodes: self.nodes,
             last_recorded_at: timestamp::format_micros(head.last_recorded_at),
@@ -496,14 +537,14 @@ impl Builder {
         }
     }
 
-    /// Tells every caller of this batch that nothing was written.
+    /// Tells every caller of this batch that nothing was written (refusals included,
+    /// as in [`fail_built`]).
     fn fail(&mut self, why: &str) {
-        for (p, outcome) in self.pending.drain(..).zip(self.outcomes.drain(..)) {
-            let error = match outcome {
-                Outcome::Refused(e) => e,
-                _ => AppendError::NotCommitted(why.to_string()),
-            };
-            let _ = p.reply.send(Err(error));
+        self.outcomes.clear();
+        for p in self.pending.drain(..) {
+            let _ = p
+                .reply
+                .send(Err(AppendError::NotCommitted(why.to_string())));
         }
     }
 }
@@ -532,7 +573,14 @@ fn sequence_one(
                 seq: hit.seq,
             })
         } else if hit.seq >= batch_start {
-            Outcome::New((hit.seq - batch_start) as usize)
+            // A retry of an entry earlier in this same batch.
+            match usize::try_from(hit.seq - batch_start) {
+                Ok(i) if i < entries.len() => Outcome::New(i),
+                _ => Outcome::Refused(AppendError::NotCommitted(format!(
+                    "this writer's view of entry {} is out of date; retry",
+                    hit.seq
+                ))),
+            }
         } else {
             Outcome::Replay(hit.seq)
         };

@@ -141,8 +141,10 @@ pub struct NewEntry {
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub chain_id: i64,
-    /// The head size this batch was sequenced on; the commit fails if it moved.
+    /// The head this batch was sequenced on (its size and last entry's hash); the
+    /// commit fails if the stored head is anywhere else.
     pub base_size: u64,
+    pub base_hash: Hash,
     pub entries: Vec<NewEntry>,
     /// New perfect Merkle nodes, leaves (level 0) included; stores keep only levels
     /// >= 1, since a leaf is SHA-256(0x00 || entry hash).
@@ -224,18 +226,21 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// Writes a batch atomically and durably (one commit, one fsync).
     fn commit(&self, batch: Arc<Batch>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every stream's id and current version; the sequencer loads this once when it
-    /// starts.
+    /// Every stream's id and version as of the first `below` entries; the sequencer
+    /// loads this when it starts, with `below` the head it read just before (another
+    /// writer may have appended since, and what it wrote must not be seen yet).
     fn all_stream_versions(
         &self,
         chain_id: i64,
+        below: u64,
     ) -> impl Future<Output = Result<HashMap<String, StreamPosition>, StoreError>> + Send;
 
-    /// Hands the idempotency digest of every entry so far, with its sequence number, to
-    /// `each` (streamed, not collected: a log of millions of entries is loaded at start).
+    /// Hands the idempotency digest of each of the first `below` entries, with its
+    /// sequence number, to `each` (loaded at start, as `all_stream_versions`).
     fn all_idempotency_digests(
         &self,
         chain_id: i64,
+        below: u64,
         each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -335,15 +340,17 @@ impl LedgerStore for AnyStore {
     async fn all_stream_versions(
         &self,
         chain_id: i64,
+        below: u64,
     ) -> Result<HashMap<String, StreamPosition>, StoreError> {
-        delegate!(self, s => s.all_stream_versions(chain_id))
+        delegate!(self, s => s.all_stream_versions(chain_id, below))
     }
     async fn all_idempotency_digests(
         &self,
         chain_id: i64,
+        below: u64,
         each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.all_idempotency_digests(chain_id, each))
+        delegate!(self, s => s.all_idempotency_digests(chain_id, below, each))
     }
     async fn idempotency_hits(
         &self,
@@ -519,7 +526,7 @@ pub(crate) fn last_leaf(id: &NodeId) -> i64 {
 }
 
 /// A Merkle node as read back, by level and the last leaf it covers: stored nodes
-/// (levels >= 1) as they are; a leaf (level 0) is not stored but derived from its
+/// (levels >= 4) as they are; a leaf (level 0) is not stored but derived from its
 /// entry's hash, which is what the query returns.
 pub(crate) fn node_row(
     level: i64,

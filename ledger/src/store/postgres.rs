@@ -96,7 +96,7 @@ impl PostgresStore {
         let moved: i64 = sqlx::query_scalar(
             "WITH head AS ( \
                  UPDATE chain_heads SET size = $2, last_entry_hash = $3, last_recorded_at = $4 \
-                 WHERE chain_id = $1 AND size = $5 RETURNING size \
+                 WHERE chain_id = $1 AND size = $5 AND last_entry_hash = $25 RETURNING size \
              ), new_entries AS ( \
                  INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream_id, \
                      stream_version, idempotency_key, submission_hash) \
@@ -149,6 +149,7 @@ impl PostgresStore {
         .bind(opened.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
         .bind(opened.iter().map(|e| to_i64(e.stream_id)).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.key_digest.as_slice()).collect::<Vec<_>>())
+        .bind(batch.base_hash.0.as_slice())
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -209,13 +210,15 @@ impl LedgerStore for PostgresStore {
             return self.commit_as_one_statement(batch, last.hash).await;
         }
         let mut tx = self.pool.begin().await?;
-        let size: i64 =
-            sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = $1 FOR UPDATE")
-                .bind(batch.chain_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let size = to_u64(size, "size")?;
-        if size != batch.base_size {
+        let head = sqlx::query(
+            "SELECT size, last_entry_hash FROM chain_heads WHERE chain_id = $1 FOR UPDATE",
+        )
+        .bind(batch.chain_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let size = to_u64(head.get(0), "size")?;
+        let last_hash = hash_column(head.get::<&[u8], _>(1), "last_entry_hash")?;
+        if size != batch.base_size || last_hash != batch.base_hash {
             return Err(StoreError::HeadMoved {
                 expected: batch.base_size,
                 found: size,
@@ -374,13 +377,15 @@ impl LedgerStore for PostgresStore {
     async fn all_stream_versions(
         &self,
         chain_id: i64,
+        below: u64,
     ) -> Result<HashMap<String, StreamPosition>, StoreError> {
         let rows = sqlx::query(
             "SELECT s.stream, s.stream_id, (SELECT MAX(e.stream_version) FROM entries e \
-             WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id) \
-             FROM streams s WHERE s.chain_id = $1",
+             WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id AND e.seq < $2) \
+             FROM streams s WHERE s.chain_id = $1 AND s.stream_id < $2",
         )
         .bind(chain_id)
+        .bind(to_i64(below))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -391,12 +396,15 @@ impl LedgerStore for PostgresStore {
     async fn all_idempotency_digests(
         &self,
         chain_id: i64,
+        below: u64,
         each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
     ) -> Result<(), StoreError> {
-        let mut rows =
-            sqlx::query("SELECT seq, digest FROM idempotency_digests WHERE chain_id = $1")
-                .bind(chain_id)
-                .fetch(&self.pool);
+        let mut rows = sqlx::query(
+            "SELECT seq, digest FROM idempotency_digests WHERE chain_id = $1 AND seq < $2",
+        )
+        .bind(chain_id)
+        .bind(to_i64(below))
+        .fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             each(to_u64(row.get(0), "seq")?, digest_column(row.get(1))?);
         }

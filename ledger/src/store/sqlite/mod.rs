@@ -101,7 +101,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("secure_delete", "on")
-            // Multi-row INSERTs keep a statement journal; in memory it costs no file I/O.
+            // Statement journals and sorts of the read connections stay in memory.
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
@@ -203,18 +203,20 @@ impl LedgerStore for SqliteStore {
     async fn all_stream_versions(
         &self,
         chain_id: i64,
+        below: u64,
     ) -> Result<HashMap<String, StreamPosition>, StoreError> {
-        self.write(move |conn| writer::all_stream_versions(conn, chain_id))
+        self.write(move |conn| writer::all_stream_versions(conn, chain_id, below))
             .await
     }
 
     async fn all_idempotency_digests(
         &self,
         chain_id: i64,
+        below: u64,
         each: &mut (dyn FnMut(u64, [u8; 16]) + Send),
     ) -> Result<(), StoreError> {
         let digests = self
-            .write(move |conn| writer::all_idempotency_digests(conn, chain_id))
+            .write(move |conn| writer::all_idempotency_digests(conn, chain_id, below))
             .await?;
         for (seq, digest) in digests {
             each(seq, digest);

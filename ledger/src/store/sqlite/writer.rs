@@ -5,7 +5,9 @@
 //! insert as a prepared statement that is bound, stepped and reset per row. Through
 //! sqlx the batch was one multi-row statement parsed afresh each time (its shape
 //! changes with the batch), and parsing took about a sixth of the writer thread's time.
-//! Reads stay on sqlx's pool; both link the same SQLite library.
+//! Reads stay on sqlx's pool (both link the same SQLite library), except the two
+//! start-up loads below, which read a row per stream and per entry: sqlx hands rows
+//! over one by one across a thread, which made opening a large log take seconds.
 
 use super::super::{
     digest_column, last_leaf, stored_node, stream_position, to_i64, to_u64, Batch, StoreError,
@@ -75,14 +77,15 @@ pub(super) fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StoreEr
     let moved = tx
         .prepare_cached(
             "UPDATE chain_heads SET size = ?1, last_entry_hash = ?2, last_recorded_at = ?3 \
-             WHERE chain_id = ?4 AND size = ?5",
+             WHERE chain_id = ?4 AND size = ?5 AND last_entry_hash = ?6",
         )?
         .execute(params![
             to_i64(batch.new_size()),
             last.hash.0.as_slice(),
             batch.last_recorded_at,
             chain,
-            to_i64(batch.base_size)
+            to_i64(batch.base_size),
+            batch.base_hash.0.as_slice()
         ])?;
     if moved != 1 {
         let found: i64 = tx.query_row(
@@ -189,17 +192,18 @@ pub(super) fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Every stream's id and current version.
+/// Every stream's id and version as of the first `below` entries.
 pub(super) fn all_stream_versions(
     conn: &mut Connection,
     chain_id: i64,
+    below: u64,
 ) -> Result<HashMap<String, StreamPosition>, StoreError> {
     let mut query = conn.prepare(
         "SELECT s.stream, s.stream_id, (SELECT MAX(e.stream_version) FROM entries e \
-         WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id) \
-         FROM streams s WHERE s.chain_id = ?1",
+         WHERE e.chain_id = s.chain_id AND e.stream_id = s.stream_id AND e.seq < ?2) \
+         FROM streams s WHERE s.chain_id = ?1 AND s.stream_id < ?2",
     )?;
-    let mut rows = query.query([chain_id])?;
+    let mut rows = query.query(params![chain_id, to_i64(below)])?;
     let mut streams = HashMap::new();
     while let Some(row) = rows.next()? {
         let (name, position) = stream_position(row.get(0)?, row.get(1)?, row.get(2)?)?;
@@ -208,14 +212,15 @@ pub(super) fn all_stream_versions(
     Ok(streams)
 }
 
-/// Every entry's idempotency digest, with its sequence number.
+/// The idempotency digest of each of the first `below` entries, with its sequence number.
 pub(super) fn all_idempotency_digests(
     conn: &mut Connection,
     chain_id: i64,
+    below: u64,
 ) -> Result<Vec<(u64, [u8; 16])>, StoreError> {
-    let mut query =
-        conn.prepare("SELECT seq, digest FROM idempotency_digests WHERE chain_id = ?1")?;
-    let mut rows = query.query([chain_id])?;
+    let mut query = conn
+        .prepare("SELECT seq, digest FROM idempotency_digests WHERE chain_id = ?1 AND seq < ?2")?;
+    let mut rows = query.query(params![chain_id, to_i64(below)])?;
     let mut digests = Vec::new();
     while let Some(row) = rows.next()? {
         let digest: Vec<u8> = row.get(1)?;
