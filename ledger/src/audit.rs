@@ -21,6 +21,7 @@ use crate::hash::Hash;
 use crate::keyring::{KeyRecord, Keyring, OPERATOR_EVENTS};
 use crate::keys::VerifierKey;
 use crate::merkle::{self, Frontier, NodeId, ProofPlan};
+use crate::store::idempotency_digest;
 use crate::timestamp;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -267,15 +268,7 @@ fn parse_line(index: u64, line: &[u8]) -> Result<Parsed<'_>, AuditFailure> {
         (None, Some(_)) => ContentState::Redacted,
         (None, None) => ContentState::None,
     };
-    let mut idempotency = [0u8; 16];
-    idempotency.copy_from_slice(
-        &Hash::of_parts(&[
-            submission.author.as_bytes(),
-            b"\n",
-            submission.idempotency_key.as_bytes(),
-        ])
-        .0[..16],
-    );
+    let idempotency = idempotency_digest(&submission.author, &submission.idempotency_key);
     Ok(Parsed {
         seq: entry.seq,
         prev,

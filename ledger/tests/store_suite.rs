@@ -183,18 +183,25 @@ where
     out
 }
 
-/// A stale writer with many appends in flight: its first batch is refused, and so is
-/// the batch it built on top; it reloads, and retries then land once, without gaps.
-pub async fn a_failed_batch_fails_the_batch_built_on_it(store: AnyStore) {
+/// A fixture whose ledger is stale: a second writer on the same store has appended one
+/// entry since, so the fixture's next batch will find the head moved.
+async fn stale(store: AnyStore) -> Fixture {
     let f = open(store.clone()).await;
     let key = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
     let other = Ledger::open(store, key, PipelineConfig::default())
         .await
         .unwrap();
     other
-        .append(request(&f.police, "s/0", "s0", ExpectedVersion::Any, None))
+        .append(request(&f.police, "o/1", "o1", ExpectedVersion::Any, None))
         .await
         .unwrap();
+    f
+}
+
+/// A stale writer with many appends in flight: its first batch is refused, and so is
+/// the batch it built on top; it reloads, and retries then land once, without gaps.
+pub async fn a_failed_batch_fails_the_batch_built_on_it(store: AnyStore) {
+    let f = stale(store).await;
     let requests: Vec<AppendRequest> = (0..200)
         .map(|i| {
             request(
@@ -237,16 +244,7 @@ pub async fn a_failed_batch_fails_the_batch_built_on_it(store: AnyStore) {
 /// A refusal that rested on an entry of a batch that then failed is not final: the
 /// caller is told nothing was written, and a retry is decided afresh.
 pub async fn refusals_in_a_failed_batch_are_not_final(store: AnyStore) {
-    let f = open(store.clone()).await;
-    let key = SignerKey::from_seed(ORIGIN, [1; 32]).unwrap();
-    let other = Ledger::open(store, key, PipelineConfig::default())
-        .await
-        .unwrap();
-    other
-        .append(request(&f.police, "o/1", "o1", ExpectedVersion::Any, None))
-        .await
-        .unwrap();
-    // `f.ledger` is now stale: its next batch will find the head moved.
+    let f = stale(store).await;
     let x = request(&f.police, "dup", "x", ExpectedVersion::NoStream, None);
     let y = request(&f.council, "dup", "y", ExpectedVersion::NoStream, None);
     let (rx, ry) = tokio::join!(f.ledger.append(x.clone()), f.ledger.append(y.clone()));

@@ -7,7 +7,7 @@ CREATE TABLE chains (
     created_at TEXT NOT NULL
 );
 
--- The one row every append locks (SELECT ... FOR UPDATE); the next global sequence
+-- The one row every append locks (by updating it); the next global sequence
 -- number is `size`. No SEQUENCE: those leave gaps and commit out of order.
 CREATE TABLE chain_heads (
     chain_id         BIGINT PRIMARY KEY REFERENCES chains (chain_id),

@@ -125,11 +125,6 @@ impl Hasher for DigestHasher {
     }
 }
 
-/// The in-memory form of [`idempotency_digest`].
-fn key_digest(author: &str, key: &str) -> u128 {
-    u128::from_le_bytes(idempotency_digest(author, key))
-}
-
 impl Known {
     /// Loads what the first `size` entries (the head just read) say. Anything another
     /// writer appended since is left out: seeing it would point this writer's retries
@@ -328,7 +323,11 @@ fn settle<S: LedgerStore>(
 /// batch (or of the batch beneath) would have changed, a stream opened or a key used,
 /// which now never happened. A retry is decided afresh.
 fn fail_built(built: Built, why: &str) {
-    for p in built.pending {
+    not_committed(built.pending, why);
+}
+
+fn not_committed(pending: impl IntoIterator<Item = Pending>, why: &str) {
+    for p in pending {
         let _ = p
             .reply
             .send(Err(AppendError::NotCommitted(why.to_string())));
@@ -425,7 +424,8 @@ impl Builder {
         p: Pending,
     ) {
         let s = p.request.submission.submission();
-        let digest = key_digest(&s.author, &s.idempotency_key);
+        let digest_bytes = idempotency_digest(&s.author, &s.idempotency_key);
+        let digest = u128::from_le_bytes(digest_bytes);
         // Only a key whose digest is known can be a retry; the first use confirms it (a
         // digest collision finds an entry with another key, which is no hit).
         let hit = match known.keys.get(&digest).copied() {
@@ -441,6 +441,7 @@ impl Builder {
                 &p.request,
                 p.content_body.as_ref(),
                 hit,
+                digest_bytes,
                 &mut known.streams,
                 head,
                 &mut self.entries,
@@ -541,11 +542,7 @@ impl Builder {
     /// as in [`fail_built`]).
     fn fail(&mut self, why: &str) {
         self.outcomes.clear();
-        for p in self.pending.drain(..) {
-            let _ = p
-                .reply
-                .send(Err(AppendError::NotCommitted(why.to_string())));
-        }
+        not_committed(self.pending.drain(..), why);
     }
 }
 
@@ -555,6 +552,7 @@ fn sequence_one(
     request: &AppendRequest,
     content_body: Option<&Vec<u8>>,
     hit: Option<IdempotencyHit>,
+    key_digest: [u8; 16],
     versions: &mut HashMap<String, StreamPosition>,
     after: &mut Head,
     entries: &mut Vec<NewEntry>,
@@ -662,7 +660,7 @@ fn sequence_one(
         opens_stream: position.is_none(),
         stream_version,
         idempotency_key: s.idempotency_key.clone(),
-        key_digest: idempotency_digest(&s.author, &s.idempotency_key),
+        key_digest,
         submission_hash: signed.hash(),
         content,
     });

@@ -185,6 +185,31 @@ pub struct StreamPosition {
     pub version: u64,
 }
 
+/// Hands one page of a snapshot to `sink`, in order, stopping at the checkpoint's
+/// `size`. Returns whether the page brought anything below `size`: if not, nothing is
+/// left (a tampered store may have gaps or be truncated; the auditor names them).
+pub(crate) fn sink_page(
+    page: impl IntoIterator<Item = Result<StoredEntry, StoreError>>,
+    size: u64,
+    next: &mut u64,
+    sink: &mut (dyn FnMut(StoredEntry) -> Result<(), String> + Send),
+) -> Result<bool, StoreError> {
+    let before = *next;
+    for entry in page {
+        let entry = entry?;
+        if entry.seq >= size {
+            break;
+        }
+        *next = entry.seq + 1;
+        sink(entry).map_err(StoreError::Sink)?;
+    }
+    Ok(*next != before)
+}
+
+/// The query behind `chain` and `sole_chain`, before its `WHERE` clause.
+pub(crate) const HEAD_ROWS: &str = "SELECT c.chain_id, c.origin, h.size, h.last_entry_hash, \
+     h.last_recorded_at FROM chains c JOIN chain_heads h ON h.chain_id = c.chain_id";
+
 /// A stream's position from its stored id and highest version.
 pub(crate) fn stream_position(
     stream: String,

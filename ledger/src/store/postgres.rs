@@ -1,19 +1,20 @@
-//! The production backend: PostgreSQL. Each batch is one transaction that first locks the
-//! chain's head row (`SELECT ... FOR UPDATE`) and continues the sequence from it, so
-//! sequence numbers are gapless and commit in order even with several writers. Rows are
-//! inserted with one `UNNEST` statement per table, whatever the batch size.
+//! The production backend: PostgreSQL. Each batch is one statement (in one transaction
+//! with its key changes and redactions, if any) whose first step moves the chain's head
+//! row only if it is where the batch was sequenced from, which locks that row: sequence
+//! numbers are gapless and commit in order even with several writers. Rows go in with
+//! `UNNEST`, one insert per table, whatever the batch size.
 
 use super::{
     chain_state, derive_nodes, digest_column, hash_column, key_record, last_leaf, migrations,
-    node_row, node_sources, stored_entry, stored_node, stream_position, to_i64, to_u64, Backend,
-    Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
-    StreamPosition,
+    node_row, node_sources, sink_page, stored_entry, stored_node, stream_position, to_i64, to_u64,
+    Backend, Batch, ChainState, HeadRow, IdempotencyHit, LedgerStore, StoreError, StoredEntry,
+    StreamPosition, HEAD_ROWS,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
 use crate::merkle::NodeId;
 use futures_util::TryStreamExt;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -47,10 +48,7 @@ impl PostgresStore {
         clause: &str,
         origin: Option<&str>,
     ) -> Result<Option<ChainState>, StoreError> {
-        let sql = format!(
-            "SELECT c.chain_id, c.origin, h.size, h.last_entry_hash, h.last_recorded_at \
-             FROM chains c JOIN chain_heads h ON h.chain_id = c.chain_id {clause}"
-        );
+        let sql = format!("{HEAD_ROWS} {clause}");
         let mut query = sqlx::query(&sql);
         if let Some(origin) = origin {
             query = query.bind(origin);
@@ -71,13 +69,13 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
-    /// The usual batch (no key changes, no redactions) as one statement, which
-    /// PostgreSQL runs atomically: one round trip and one WAL flush. Its first step
-    /// updates the chain's head row only if the head is where this batch was sequenced
-    /// from, which locks that row until the statement commits; every insert depends on
-    /// that update having happened, so a moved head writes nothing.
-    async fn commit_as_one_statement(
-        &self,
+    /// A batch's head move and inserts as one statement, which PostgreSQL runs
+    /// atomically: on its own (the usual batch) it is one round trip and one WAL flush.
+    /// Its first step updates the chain's head row only if the head is where this batch
+    /// was sequenced from, which locks that row until the transaction ends; every insert
+    /// depends on that update having happened, so a moved head writes nothing.
+    async fn write_batch(
+        conn: &mut PgConnection,
         batch: &Batch,
         last_hash: Hash,
     ) -> Result<(), StoreError> {
@@ -150,13 +148,13 @@ impl PostgresStore {
         .bind(opened.iter().map(|e| to_i64(e.stream_id)).collect::<Vec<_>>())
         .bind(e.iter().map(|e| e.key_digest.as_slice()).collect::<Vec<_>>())
         .bind(batch.base_hash.0.as_slice())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(StoreError::from_sqlx)?;
         if moved != 1 {
             let found: i64 = sqlx::query_scalar("SELECT size FROM chain_heads WHERE chain_id = $1")
                 .bind(batch.chain_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *conn)
                 .await?;
             return Err(StoreError::HeadMoved {
                 expected: batch.base_size,
@@ -207,131 +205,12 @@ impl LedgerStore for PostgresStore {
             return Ok(());
         };
         if batch.keys.is_empty() && batch.redactions.is_empty() {
-            return self.commit_as_one_statement(batch, last.hash).await;
+            let mut conn = self.pool.acquire().await?;
+            return Self::write_batch(&mut conn, batch, last.hash).await;
         }
+        // Key changes and redactions join the batch's statement in one transaction.
         let mut tx = self.pool.begin().await?;
-        let head = sqlx::query(
-            "SELECT size, last_entry_hash FROM chain_heads WHERE chain_id = $1 FOR UPDATE",
-        )
-        .bind(batch.chain_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let size = to_u64(head.get(0), "size")?;
-        let last_hash = hash_column(head.get::<&[u8], _>(1), "last_entry_hash")?;
-        if size != batch.base_size || last_hash != batch.base_hash {
-            return Err(StoreError::HeadMoved {
-                expected: batch.base_size,
-                found: size,
-            });
-        }
-        let e = &batch.entries;
-        sqlx::query(
-            "INSERT INTO entries (chain_id, seq, entry, entry_hash, author, event_type, stream_id, \
-             stream_version, idempotency_key, submission_hash) \
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], \
-             $7::bigint[], $8::bigint[], $9::text[], $10::bytea[])",
-        )
-        .bind(batch.chain_id)
-        .bind(e.iter().map(|e| to_i64(e.seq)).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.bytes.as_slice()).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.hash.0.as_slice()).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.author.as_str()).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| to_i64(e.stream_id)).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| to_i64(e.stream_version)).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.idempotency_key.as_str()).collect::<Vec<_>>())
-        .bind(e.iter().map(|e| e.submission_hash.0.as_slice()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        sqlx::query(
-            "INSERT INTO idempotency_digests (chain_id, seq, digest) \
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[])",
-        )
-        .bind(batch.chain_id)
-        .bind(e.iter().map(|e| to_i64(e.seq)).collect::<Vec<_>>())
-        .bind(
-            e.iter()
-                .map(|e| e.key_digest.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        let opened: Vec<_> = e.iter().filter(|e| e.opens_stream).collect();
-        if !opened.is_empty() {
-            sqlx::query(
-                "INSERT INTO streams (chain_id, stream, stream_id) \
-                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[])",
-            )
-            .bind(batch.chain_id)
-            .bind(opened.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
-            .bind(
-                opened
-                    .iter()
-                    .map(|e| to_i64(e.stream_id))
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        }
-        let with_content: Vec<_> = e
-            .iter()
-            .filter_map(|e| e.content.as_ref().map(|c| (e.seq, c)))
-            .collect();
-        if !with_content.is_empty() {
-            sqlx::query(
-                "INSERT INTO contents (chain_id, seq, salt, body) \
-                 SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bytea[])",
-            )
-            .bind(batch.chain_id)
-            .bind(
-                with_content
-                    .iter()
-                    .map(|(s, _)| to_i64(*s))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                with_content
-                    .iter()
-                    .map(|(_, c)| c.0.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                with_content
-                    .iter()
-                    .map(|(_, c)| c.1.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Leaves and the lowest levels are not stored (see `stored_node`).
-        let n: Vec<_> = batch
-            .nodes
-            .iter()
-            .filter(|(id, _)| stored_node(id))
-            .collect();
-        sqlx::query(
-            "INSERT INTO tree_nodes (chain_id, last_leaf, level, hash) \
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::smallint[], $4::bytea[])",
-        )
-        .bind(batch.chain_id)
-        .bind(n.iter().map(|(id, _)| last_leaf(id)).collect::<Vec<_>>())
-        .bind(
-            n.iter()
-                .map(|(id, _)| i16::from(id.level))
-                .collect::<Vec<_>>(),
-        )
-        .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO checkpoints (chain_id, tree_size, note) VALUES ($1, $2, $3)")
-            .bind(batch.chain_id)
-            .bind(to_i64(batch.new_size()))
-            .bind(batch.checkpoint_note.as_str())
-            .execute(&mut *tx)
-            .await?;
+        Self::write_batch(&mut tx, batch, last.hash).await?;
         for key in &batch.keys {
             sqlx::query(
                 "INSERT INTO signing_keys (chain_id, partner, key_id, verifier_key, custody, from_seq, until_seq) \
@@ -361,15 +240,6 @@ impl LedgerStore for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "UPDATE chain_heads SET size = $1, last_entry_hash = $2, last_recorded_at = $3 WHERE chain_id = $4",
-        )
-        .bind(to_i64(batch.new_size()))
-        .bind(last.hash.0.as_slice())
-        .bind(batch.last_recorded_at.as_str())
-        .bind(batch.chain_id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -518,18 +388,10 @@ impl LedgerStore for PostgresStore {
             .bind(super::SNAPSHOT_PAGE)
             .fetch_all(&mut *tx)
             .await?;
-            let page_end = next;
-            for row in rows {
-                let entry = stored_entry(row.get(0), row.get(1), row.get(2), row.get(3))?;
-                if entry.seq >= size {
-                    break;
-                }
-                next = entry.seq + 1;
-                sink(entry).map_err(StoreError::Sink)?;
-            }
-            if next == page_end {
-                // Nothing below the checkpoint's size is left (a tampered store may have
-                // gaps or be truncated; the auditor names them).
+            let page = rows
+                .into_iter()
+                .map(|row| stored_entry(row.get(0), row.get(1), row.get(2), row.get(3)));
+            if !sink_page(page, size, &mut next, sink)? {
                 break;
             }
         }

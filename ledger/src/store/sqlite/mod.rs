@@ -9,8 +9,8 @@ mod writer;
 
 use super::{
     chain_state, derive_nodes, hash_column, key_record, last_leaf, migrations, node_row,
-    node_sources, stored_entry, to_i64, to_u64, Backend, Batch, ChainState, HeadRow,
-    IdempotencyHit, LedgerStore, StoreError, StoredEntry, StreamPosition,
+    node_sources, sink_page, stored_entry, to_i64, to_u64, Backend, Batch, ChainState, HeadRow,
+    IdempotencyHit, LedgerStore, StoreError, StoredEntry, StreamPosition, HEAD_ROWS,
 };
 use crate::hash::Hash;
 use crate::keyring::KeyRecord;
@@ -150,10 +150,7 @@ impl SqliteStore {
         clause: &str,
         origin: Option<&str>,
     ) -> Result<Option<ChainState>, StoreError> {
-        let sql = format!(
-            "SELECT c.chain_id, c.origin, h.size, h.last_entry_hash, h.last_recorded_at \
-             FROM chains c JOIN chain_heads h ON h.chain_id = c.chain_id {clause}"
-        );
+        let sql = format!("{HEAD_ROWS} {clause}");
         let mut query = sqlx::query(&sql);
         if let Some(origin) = origin {
             query = query.bind(origin);
@@ -332,18 +329,10 @@ impl LedgerStore for SqliteStore {
                 .bind(super::SNAPSHOT_PAGE)
                 .fetch_all(&mut *tx)
                 .await?;
-            let page_end = next;
-            for row in rows {
-                let entry = stored_entry(row.get(0), row.get(1), row.get(2), row.get(3))?;
-                if entry.seq >= size {
-                    break;
-                }
-                next = entry.seq + 1;
-                sink(entry).map_err(StoreError::Sink)?;
-            }
-            if next == page_end {
-                // Nothing below the checkpoint's size is left (a tampered store may have
-                // gaps or be truncated; the auditor names them).
+            let page = rows
+                .into_iter()
+                .map(|row| stored_entry(row.get(0), row.get(1), row.get(2), row.get(3)));
+            if !sink_page(page, size, &mut next, sink)? {
                 break;
             }
         }
