@@ -45,6 +45,53 @@ pub enum KeyError {
     },
 }
 
+/// Writes secret material to a new file with mode 0600. Never overwrites: losing a key
+/// or a partnership secret by accident cannot be undone.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyError::Exists {
+                path: path.display().to_string(),
+            }
+        } else {
+            io(e)
+        }
+    })?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Reads a file of secret material, refusing one that group or others may read.
+pub fn read_private(path: &Path) -> Result<String, KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Permissions {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    std::fs::read_to_string(path).map_err(io)
+}
+
 /// Names of keys (the log origin, partner ids) appear in note signature lines, so they
 /// may hold neither spaces nor '+'. We are stricter still, which keeps paths safe too.
 pub fn check_key_name(name: &str) -> Result<(), KeyError> {
@@ -198,49 +245,13 @@ impl SignerKey {
 
     /// Writes the key to a new file with mode 0600. Never overwrites.
     pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
-        let io = |source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                KeyError::Exists {
-                    path: path.display().to_string(),
-                }
-            } else {
-                io(e)
-            }
-        })?;
-        file.write_all(self.to_text().as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)
+        write_private(path, self.to_text().as_bytes())
     }
 
     /// Reads a signer key file, refusing one that group or others may read.
     pub fn read(path: &Path) -> Result<SignerKey, KeyError> {
         let shown = path.display().to_string();
-        let io = |source| KeyError::Io {
-            path: shown.clone(),
-            source,
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Permissions {
-                    path: shown.clone(),
-                    mode,
-                });
-            }
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let text = read_private(path)?;
         let bad = || KeyError::BadSignerKey {
             path: shown.clone(),
         };

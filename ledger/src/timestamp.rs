@@ -71,11 +71,11 @@ pub fn parse_utc(text: &str) -> Option<Micros> {
     Some((days * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000 + micros_frac)
 }
 
-fn is_leap(y: i64) -> bool {
+pub fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
+pub fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if is_leap(y) => 29,
         2 => 28,
@@ -85,7 +85,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 }
 
 // Howard Hinnant's days_from_civil / civil_from_days (public domain algorithms).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -95,7 +95,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
