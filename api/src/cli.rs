@@ -51,6 +51,19 @@ pub enum Command {
         #[arg(long)]
         trusted_checkpoint: Option<PathBuf>,
     },
+    /// Submit one domain command (JSON, from a file or stdin) on behalf of a partner, signed
+    /// with its custodial key; prints the receipts, or the rule that refused it.
+    Append {
+        /// The acting partner (its current custodial key signs).
+        #[arg(long = "as", value_name = "PARTNER")]
+        partner: String,
+        /// The command file; `-` or absent reads stdin.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Makes a retry safe; by default derived from the command's bytes.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
     /// Append synthetic partner-signed events through the real pipeline and report throughput.
     Bench {
         #[arg(long, default_value_t = 100_000)]

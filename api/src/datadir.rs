@@ -8,12 +8,17 @@
 //!   ledger.db                 the SQLite store (absent with --database-url)
 //!   partner-keys/NAME+ID.key  mode 0600, custodial partner keys
 //!   retired-ledger-keys/ID.key  mode 0600, ledger keys replaced by `key rotate-ledger`
+//!   partnership.secret        mode 0600, keys the subject pseudonyms (unless configured)
 //! ```
 
 use anyhow::{bail, Context, Result};
+use domain::pseudonym::PartnershipSecret;
 use ledger::keys::SignerKey;
 use ledger::store::{AnyStore, PostgresStore, SqliteStore};
 use std::path::{Path, PathBuf};
+
+/// The environment variable that may carry the partnership secret instead of the file.
+pub const PARTNERSHIP_SECRET_ENV: &str = "ISA_LEDGER_PARTNERSHIP_SECRET";
 
 pub struct DataDir {
     root: PathBuf,
@@ -42,6 +47,26 @@ impl DataDir {
 
     pub fn ledger_key_path(&self) -> PathBuf {
         self.root.join("ledger.key")
+    }
+
+    pub fn partnership_secret_path(&self) -> PathBuf {
+        self.root.join("partnership.secret")
+    }
+
+    /// The partnership secret: from `ISA_LEDGER_PARTNERSHIP_SECRET` (64 hex digits) if
+    /// set, which every node of a PostgreSQL deployment must share, else the file.
+    pub fn partnership_secret(&self) -> Result<PartnershipSecret> {
+        if let Ok(text) = std::env::var(PARTNERSHIP_SECRET_ENV) {
+            return Ok(PartnershipSecret::from_hex(&text, PARTNERSHIP_SECRET_ENV)?);
+        }
+        let path = self.partnership_secret_path();
+        if !path.exists() {
+            bail!(
+                "no partnership secret: {} is missing and {PARTNERSHIP_SECRET_ENV} is not set (run `isa-ledger init`)",
+                path.display()
+            );
+        }
+        Ok(PartnershipSecret::read(&path)?)
     }
 
     pub fn ledger_vkey_path(&self) -> PathBuf {

@@ -23,3 +23,4 @@ pub mod reference;
 pub mod refusal;
 pub mod requests;
 pub mod sar;
+pub mod service;

@@ -24,6 +24,12 @@ pub async fn run(dir: &DataDir, url: Option<&str>, origin: &str) -> Result<ExitC
             key.name()
         );
     }
+    if std::env::var(crate::datadir::PARTNERSHIP_SECRET_ENV).is_err()
+        && !dir.partnership_secret_path().exists()
+    {
+        domain::pseudonym::PartnershipSecret::generate()
+            .write_new(&dir.partnership_secret_path())?;
+    }
     let store = dir.open_store(url).await?;
     let ledger = Ledger::init(store, key, PipelineConfig::default()).await?;
     println!("initialised log {}", ledger.origin());

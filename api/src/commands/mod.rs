@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+mod append;
 mod bench;
 mod export;
 mod init;
@@ -24,6 +25,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             dir: export_dir,
             trusted_checkpoint,
         } => verify::run(&export_dir, trusted_checkpoint.as_deref()),
+        Command::Append {
+            partner,
+            file,
+            idempotency_key,
+        } => append::run(&dir, url, &partner, file.as_deref(), idempotency_key).await,
         Command::Bench {
             events,
             concurrency,

@@ -18,12 +18,13 @@ use crate::hash::Hash;
 use crate::keyring::{self, Custody, Keyring, KeyringError};
 use crate::keys::{SignerKey, VerifierKey};
 use crate::merkle::{ProofError, ProofPlan};
+use crate::store::StoredEntry;
 use crate::store::{LedgerStore, StoreError};
 use crate::timestamp;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ed25519_dalek::Signature;
-use sequencer::{Head, Known, Pending};
+use sequencer::{Head, Known, Pending, StreamLookup};
 use serde_json::{json, Value};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -160,6 +161,7 @@ impl<S> Shared<S> {
 pub struct Ledger<S: LedgerStore> {
     shared: Arc<Shared<S>>,
     queue: mpsc::Sender<Pending>,
+    lookups: mpsc::Sender<StreamLookup>,
 }
 
 impl<S: LedgerStore> Clone for Ledger<S> {
@@ -167,6 +169,7 @@ impl<S: LedgerStore> Clone for Ledger<S> {
         Ledger {
             shared: self.shared.clone(),
             queue: self.queue.clone(),
+            lookups: self.lookups.clone(),
         }
     }
 }
@@ -225,14 +228,22 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             keyring: RwLock::new(keyring),
         });
         let (queue, receiver) = mpsc::channel(config.queue_depth.max(1));
+        let (lookups, lookup_receiver) = mpsc::channel(64);
         tokio::spawn(sequencer::run(
             shared.clone(),
             head,
             known,
-            receiver,
+            sequencer::Inbox {
+                appends: receiver,
+                lookups: lookup_receiver,
+            },
             config,
         ));
-        Ok(Ledger { shared, queue })
+        Ok(Ledger {
+            shared,
+            queue,
+            lookups,
+        })
     }
 
     pub fn origin(&self) -> &str {
@@ -292,6 +303,26 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             Ok(ring) => ring.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Every durable entry of the stream named `stream`, in stream order (empty if the
+    /// stream does not exist). The store has no index on stream names (the sequencer
+    /// alone needs them, and keeps them in memory), so the sequencer is asked for the
+    /// stream's id, and the entries are read by it.
+    pub async fn read_stream(&self, stream: &str) -> Result<Vec<StoredEntry>, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.lookups
+            .send((stream.to_string(), reply))
+            .await
+            .map_err(|_| AppendError::Closed)?;
+        let Some(position) = answer.await.map_err(|_| AppendError::Closed)? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .shared
+            .store
+            .stream_entries(self.shared.chain_id, position.id)
+            .await?)
     }
 
     /// Appends one submission and waits until it is durable.

@@ -45,6 +45,16 @@ pub(super) struct Pending {
     pub reply: oneshot::Sender<Result<Receipt, AppendError>>,
 }
 
+/// A question for the sequencer: where does this stream stand?
+pub(super) type StreamLookup = (String, oneshot::Sender<Option<StreamPosition>>);
+
+/// What the sequencer receives: submissions to append, and stream lookups (answered
+/// from its in-memory map, between batches).
+pub(super) struct Inbox {
+    pub appends: mpsc::Receiver<Pending>,
+    pub lookups: mpsc::Receiver<StreamLookup>,
+}
+
 /// Where the log ends: durable, or as it will be once the batch committing and the
 /// batch being built are both committed.
 #[derive(Clone)]
@@ -170,9 +180,13 @@ pub(super) async fn run<S: LedgerStore>(
     shared: Arc<Shared<S>>,
     head: Head,
     known: Known,
-    mut queue: mpsc::Receiver<Pending>,
+    inbox: Inbox,
     config: PipelineConfig,
 ) {
+    let Inbox {
+        appends: mut queue,
+        mut lookups,
+    } = inbox;
     let mut head = head;
     let mut known = known;
     let mut next = Builder::on(&head);
@@ -206,6 +220,11 @@ pub(super) async fn run<S: LedgerStore>(
                 } else if !next.is_empty() {
                     in_flight = launch(&shared, &mut next, &head);
                 }
+            }
+            Some((stream, reply)) = lookups.recv() => {
+                // The id never changes once given; the version may be ahead of what
+                // is durable, which readers do not use.
+                let _ = reply.send(known.streams.get(&stream).copied());
             }
             received = queue.recv(), if room => {
                 let Some(first) = received else {

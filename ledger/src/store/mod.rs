@@ -291,6 +291,14 @@ pub trait LedgerStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEntry>, StoreError>> + Send;
 
+    /// Every entry of one stream (by its id, the seq of its first entry), in stream
+    /// order, through the `entries_by_stream` index.
+    fn stream_entries(
+        &self,
+        chain_id: i64,
+        stream_id: u64,
+    ) -> impl Future<Output = Result<Vec<StoredEntry>, StoreError>> + Send;
+
     /// Reads the latest checkpoint and every entry it covers from one consistent snapshot
     /// (so a redaction committed meanwhile cannot tear the export), handing each entry
     /// to `sink` in order. Returns the checkpoint's tree size and note.
@@ -398,6 +406,13 @@ impl LedgerStore for AnyStore {
         limit: u32,
     ) -> Result<Vec<StoredEntry>, StoreError> {
         delegate!(self, s => s.entries(chain_id, from_seq, limit))
+    }
+    async fn stream_entries(
+        &self,
+        chain_id: i64,
+        stream_id: u64,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        delegate!(self, s => s.stream_entries(chain_id, stream_id))
     }
     async fn checkpoint(
         &self,

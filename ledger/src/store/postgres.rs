@@ -336,6 +336,25 @@ impl LedgerStore for PostgresStore {
         Ok(derive_nodes(ids, &read))
     }
 
+    async fn stream_entries(
+        &self,
+        chain_id: i64,
+        stream_id: u64,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.entry, c.salt, c.body FROM entries e \
+             LEFT JOIN contents c ON c.chain_id = e.chain_id AND c.seq = e.seq \
+             WHERE e.chain_id = $1 AND e.stream_id = $2 ORDER BY e.stream_version",
+        )
+        .bind(chain_id)
+        .bind(to_i64(stream_id))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| stored_entry(row.get(0), row.get(1), row.get(2), row.get(3)))
+            .collect()
+    }
+
     async fn entries(
         &self,
         chain_id: i64,

@@ -304,6 +304,25 @@ impl LedgerStore for SqliteStore {
             .collect()
     }
 
+    async fn stream_entries(
+        &self,
+        chain_id: i64,
+        stream_id: u64,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.entry, c.salt, c.body FROM entries e \
+             LEFT JOIN contents c ON c.seq = e.seq \
+             WHERE e.chain_id = ? AND e.stream_id = ? ORDER BY e.stream_version",
+        )
+        .bind(chain_id)
+        .bind(to_i64(stream_id))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| stored_entry(row.get(0), row.get(1), row.get(2), row.get(3)))
+            .collect()
+    }
+
     async fn snapshot(
         &self,
         chain_id: i64,

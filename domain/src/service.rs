@@ -1,0 +1,497 @@
+//! Submitting a command: from the JSON a partner sends to signed entries in the log.
+//!
+//! 1. Identifiers of data subjects are replaced by their keyed pseudonyms before
+//!    anything else reads the command, so no identifier reaches the log.
+//! 2. The aggregate is replayed from its stream (and, for a case, the partnership and
+//!    the consent relied on from theirs) and decides the command.
+//! 3. Each resulting event becomes a submission: its free text moves to the entry's
+//!    redactable content, the rest is the signed payload; it is signed by the acting
+//!    partner's key and appended with the stream's expected version and an idempotency
+//!    key, so a retried command returns the original receipts and writes nothing.
+
+use crate::breach::Breach;
+use crate::case::{Case, CaseFact, CaseServices};
+use crate::consent::Consent;
+use crate::partnership::{self, Partnership};
+use crate::pseudonym::{PartnershipSecret, SubjectIdentifiers};
+use crate::recorded::{Command, Fact};
+use crate::reference::Reference;
+use crate::refusal::Refusal;
+use crate::requests::{Complaint, FoiRequest};
+use crate::sar::Sar;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use ledger::entry::{Content, Entry, SignedSubmission, Submission};
+use ledger::keys::SignerKey;
+use ledger::pipeline::{AppendError, AppendRequest, ExpectedVersion, Ledger, Receipt};
+use ledger::store::{LedgerStore, StoredEntry};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Top-level event fields that may hold personal data: they go to the entry's
+/// redactable content, which retention disposal and erasure remove.
+pub const NARRATIVE_FIELDS: &[&str] = &[
+    "containment",
+    "correction",
+    "description",
+    "findings",
+    "likely_consequences",
+    "notes",
+    "rationale",
+    "reason",
+    "reasons",
+    "reasons_for_delay",
+    "without_consent_reason",
+];
+
+/// Fields of a subject given by identifiers; such a subject is pseudonymised.
+const IDENTIFIER_FIELDS: &[&str] = &[
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "nhs_number",
+    "pnc_id",
+    "postcode",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Ledger(#[from] AppendError),
+    #[error("the command acts for {acting} but is signed with {signer}'s key")]
+    WrongSigner { acting: String, signer: String },
+    #[error("entry {seq} of stream {stream} cannot be read as a domain event: {why}")]
+    Unreadable {
+        stream: String,
+        seq: u64,
+        why: String,
+    },
+}
+
+/// The receipts of one accepted command, one per event it recorded.
+#[derive(Debug)]
+pub struct Submitted {
+    pub stream: String,
+    pub events: Vec<String>,
+    pub receipts: Vec<Receipt>,
+}
+
+/// The domain over one log.
+pub struct Domain<S: LedgerStore> {
+    ledger: Ledger<S>,
+    reference: Arc<Reference>,
+    secret: PartnershipSecret,
+}
+
+/// An aggregate replayed from its stream.
+struct Loaded<A> {
+    state: A,
+    version: u64,
+    entries: Vec<StoredEntry>,
+}
+
+impl<S: LedgerStore + Clone> Domain<S> {
+    pub fn new(ledger: Ledger<S>, reference: Arc<Reference>, secret: PartnershipSecret) -> Self {
+        Domain {
+            ledger,
+            reference,
+            secret,
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger<S> {
+        &self.ledger
+    }
+
+    /// Decides one command (JSON with `stream`, `by`, `at`, `type` and the fact's
+    /// fields) and appends the events it produces, signed with `signer`.
+    pub async fn submit(
+        &self,
+        mut command: Value,
+        signer: &SignerKey,
+        idempotency_key: &str,
+    ) -> Result<Submitted, SubmitError> {
+        self.pseudonymise(&mut command)?;
+        let Some(fields) = command.as_object_mut() else {
+            return Err(Refusal::invalid("$", "a command is a JSON object").into());
+        };
+        let stream = match fields.remove("stream") {
+            Some(Value::String(s)) => s,
+            _ => {
+                return Err(
+                    Refusal::invalid("stream", "name the stream, e.g. \"case/REQ-1\"").into(),
+                )
+            }
+        };
+        let kind = check_stream(&stream)?;
+        let acting = fields
+            .get("by")
+            .and_then(|b| b.get("partner"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if acting != signer.name() {
+            return Err(SubmitError::WrongSigner {
+                acting,
+                signer: signer.name().to_string(),
+            });
+        }
+        let key = idempotency_key;
+        match kind {
+            "partnership" => {
+                let cmd = parse::<Command<partnership::PartnershipFact>>(command)?;
+                self.run::<Partnership>(&stream, cmd, self.reference.clone(), signer, key)
+                    .await
+            }
+            "case" => {
+                let cmd = parse::<Command<CaseFact>>(command)?;
+                let partnership = self.load::<Partnership>(partnership::STREAM).await?.state;
+                let mut consents = BTreeMap::new();
+                if let CaseFact::DisclosureMade {
+                    consent: Some(id), ..
+                } = &cmd.action
+                {
+                    let consent = self.load::<Consent>(&format!("consent/{id}")).await?.state;
+                    if consent.status != crate::consent::ConsentStatus::Unknown {
+                        consents.insert(id.clone(), consent);
+                    }
+                }
+                let services = CaseServices {
+                    reference: self.reference.clone(),
+                    partnership: Arc::new(partnership),
+                    consents,
+                };
+                self.run::<Case>(&stream, cmd, services, signer, key).await
+            }
+            "consent" => {
+                self.run::<Consent>(&stream, parse(command)?, (), signer, key)
+                    .await
+            }
+            "sar" => {
+                self.run::<Sar>(&stream, parse(command)?, (), signer, key)
+                    .await
+            }
+            "breach" => {
+                self.run::<Breach>(
+                    &stream,
+                    parse(command)?,
+                    self.reference.clone(),
+                    signer,
+                    key,
+                )
+                .await
+            }
+            "foi" => {
+                self.run::<FoiRequest>(&stream, parse(command)?, (), signer, key)
+                    .await
+            }
+            _ => {
+                self.run::<Complaint>(&stream, parse(command)?, (), signer, key)
+                    .await
+            }
+        }
+    }
+
+    /// Replaces every subject given by identifiers (under `subject` or `subjects`)
+    /// with its pseudonyms.
+    fn pseudonymise(&self, value: &mut Value) -> Result<(), Refusal> {
+        match value {
+            Value::Object(map) => {
+                for (name, child) in map.iter_mut() {
+                    match (name.as_str(), child) {
+                        ("subject", subject @ Value::Object(_)) => self.replace_subject(subject)?,
+                        ("subjects", Value::Array(subjects)) => {
+                            for subject in subjects {
+                                self.replace_subject(subject)?;
+                            }
+                        }
+                        (_, other) => self.pseudonymise(other)?,
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.pseudonymise(item)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn replace_subject(&self, subject: &mut Value) -> Result<(), Refusal> {
+        let given = subject
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| IDENTIFIER_FIELDS.contains(&k.as_str())));
+        if !given {
+            return Ok(());
+        }
+        let identifiers: SubjectIdentifiers = serde_json::from_value(subject.take())
+            .map_err(|e| Refusal::invalid("subject", e.to_string()))?;
+        let pseudonyms = self.secret.subject(&identifiers)?;
+        *subject = serde_json::to_value(pseudonyms)
+            .map_err(|e| Refusal::invalid("subject", e.to_string()))?;
+        Ok(())
+    }
+
+    /// Replays an aggregate from its stream.
+    async fn load<A>(&self, stream: &str) -> Result<Loaded<A>, SubmitError>
+    where
+        A: Aggregate,
+    {
+        let entries = self.ledger.read_stream(stream).await?;
+        let mut state = A::default();
+        for stored in &entries {
+            let unreadable = |why: String| SubmitError::Unreadable {
+                stream: stream.to_string(),
+                seq: stored.seq,
+                why,
+            };
+            let entry: Entry =
+                serde_json::from_slice(&stored.bytes).map_err(|e| unreadable(e.to_string()))?;
+            let event = event_value(&entry.submission, stored.content.as_ref());
+            let event: A::Event =
+                serde_json::from_value(event).map_err(|e| unreadable(e.to_string()))?;
+            state.apply(event);
+        }
+        Ok(Loaded {
+            state,
+            version: entries.len() as u64,
+            entries,
+        })
+    }
+
+    async fn run<A>(
+        &self,
+        stream: &str,
+        command: A::Command,
+        services: A::Services,
+        signer: &SignerKey,
+        idempotency_key: &str,
+    ) -> Result<Submitted, SubmitError>
+    where
+        A: Aggregate<Error = Refusal>,
+    {
+        let Loaded {
+            mut state,
+            version,
+            entries,
+        } = self.load::<A>(stream).await?;
+        // A retry is answered before the command is decided again: decided against the
+        // state that already holds its own events, it would be refused (or doubled).
+        if let Some(earlier) = self
+            .earlier_receipts(stream, &entries, signer.name(), idempotency_key)
+            .await?
+        {
+            return Ok(earlier);
+        }
+        let sink = EventSink::<A>::default();
+        state.handle(command, &services, &sink).await?;
+        let events = sink.collect().await;
+        let mut receipts = Vec::new();
+        let mut types = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            let value =
+                serde_json::to_value(event).map_err(|e| Refusal::invalid("$", e.to_string()))?;
+            let event_type = event.event_type();
+            let event_version: u64 = event.event_version().parse().unwrap_or(1);
+            let redacts = if matches!(event_type.as_str(), "RecordDisposed" | "ErasureApplied") {
+                redactable_seqs(&entries, signer.name())
+            } else {
+                Vec::new()
+            };
+            let request = submission(
+                value,
+                SubmissionParts {
+                    stream,
+                    event_type: &event_type,
+                    event_version,
+                    origin: self.ledger.origin(),
+                    idempotency_key: &if i == 0 {
+                        idempotency_key.to_string()
+                    } else {
+                        format!("{idempotency_key}#{i}")
+                    },
+                    expected: match version + i as u64 {
+                        0 => ExpectedVersion::NoStream,
+                        n => ExpectedVersion::Exact(n),
+                    },
+                    redacts,
+                },
+                signer,
+            )?;
+            receipts.push(self.ledger.append(request).await?);
+            types.push(event_type);
+        }
+        Ok(Submitted {
+            stream: stream.to_string(),
+            events: types,
+            receipts,
+        })
+    }
+}
+
+impl<S: LedgerStore + Clone> Domain<S> {
+    /// The receipts of a command already recorded in this stream under this
+    /// idempotency key (its first event's key, and `KEY#n` for the rest).
+    async fn earlier_receipts(
+        &self,
+        stream: &str,
+        entries: &[StoredEntry],
+        author: &str,
+        key: &str,
+    ) -> Result<Option<Submitted>, SubmitError> {
+        let mut receipts = Vec::new();
+        let mut events = Vec::new();
+        for stored in entries {
+            let Ok(entry) = serde_json::from_slice::<Entry>(&stored.bytes) else {
+                continue;
+            };
+            let s = &entry.submission;
+            let ours = s.author == author
+                && (s.idempotency_key == key
+                    || s.idempotency_key
+                        .strip_prefix(key)
+                        .and_then(|rest| rest.strip_prefix('#'))
+                        .is_some_and(|n| n.parse::<u64>().is_ok()));
+            if ours {
+                receipts.push(self.ledger.receipt_for(stored.seq).await?);
+                events.push(s.event_type.clone());
+            }
+        }
+        Ok((!receipts.is_empty()).then(|| Submitted {
+            stream: stream.to_string(),
+            events,
+            receipts,
+        }))
+    }
+}
+
+/// The stream's kind, if the name is well formed: `partnership`, or `KIND/ID` with ID
+/// of letters, digits, `.`, `-` and `_`.
+fn check_stream(stream: &str) -> Result<&'static str, Refusal> {
+    if stream == partnership::STREAM {
+        return Ok("partnership");
+    }
+    let kinds: [&'static str; 6] = [
+        <CaseFact as Fact>::STREAM_KIND,
+        <crate::consent::ConsentFact as Fact>::STREAM_KIND,
+        <crate::sar::SarFact as Fact>::STREAM_KIND,
+        <crate::breach::BreachFact as Fact>::STREAM_KIND,
+        <crate::requests::FoiFact as Fact>::STREAM_KIND,
+        <crate::requests::ComplaintFact as Fact>::STREAM_KIND,
+    ];
+    let valid_id = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    };
+    match stream.split_once('/') {
+        Some((kind, id)) if valid_id(id) => kinds
+            .into_iter()
+            .find(|k| *k == kind)
+            .ok_or_else(|| Refusal::invalid("stream", format!("unknown kind {kind:?}; one of partnership, case/ID, consent/ID, sar/ID, breach/ID, foi/ID, complaint/ID"))),
+        _ => Err(Refusal::invalid(
+            "stream",
+            format!("{stream:?} is not partnership or KIND/ID (ID of letters, digits, '.', '-', '_')"),
+        )),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(command: Value) -> Result<T, Refusal> {
+    serde_json::from_value(command).map_err(|e| Refusal::invalid("$", e.to_string()))
+}
+
+/// The event as the aggregate reads it: the payload, its type, and the narrative
+/// fields back from the content (absent once redacted).
+fn event_value(submission: &Submission, content: Option<&Content>) -> Value {
+    let mut fields = match &submission.payload {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    fields.insert("type".into(), Value::from(submission.event_type.clone()));
+    if let Some(Value::Object(narrative)) = content.map(|c| &c.body) {
+        for (k, v) in narrative {
+            fields.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(fields)
+}
+
+/// The stream's entries that still hold content and were written by `author` (an
+/// author redacts only its own entries).
+fn redactable_seqs(entries: &[StoredEntry], author: &str) -> Vec<u64> {
+    entries
+        .iter()
+        .filter(|e| e.content.is_some())
+        .filter(|e| {
+            serde_json::from_slice::<Entry>(&e.bytes)
+                .is_ok_and(|entry| entry.submission.author == author)
+        })
+        .map(|e| e.seq)
+        .collect()
+}
+
+struct SubmissionParts<'a> {
+    stream: &'a str,
+    event_type: &'a str,
+    event_version: u64,
+    origin: &'a str,
+    idempotency_key: &'a str,
+    expected: ExpectedVersion,
+    redacts: Vec<u64>,
+}
+
+/// Splits an event into its signed payload and redactable content, and signs it.
+fn submission(
+    event: Value,
+    parts: SubmissionParts<'_>,
+    signer: &SignerKey,
+) -> Result<AppendRequest, SubmitError> {
+    let Value::Object(mut fields) = event else {
+        return Err(Refusal::invalid("$", "an event is a JSON object").into());
+    };
+    fields.remove("type");
+    let at = match fields.get("at") {
+        Some(Value::String(at)) => at.clone(),
+        _ => return Err(Refusal::invalid("at", "missing").into()),
+    };
+    let mut narrative = Map::new();
+    for name in NARRATIVE_FIELDS {
+        if let Some(text) = fields.remove(*name) {
+            narrative.insert((*name).to_string(), text);
+        }
+    }
+    let content = if narrative.is_empty() {
+        None
+    } else {
+        Some(Content::new(Value::Object(narrative)).map_err(AppendError::from)?)
+    };
+    let commitment = match &content {
+        Some(c) => Some(c.commitment().map_err(AppendError::from)?.to_hex()),
+        None => None,
+    };
+    let submission = Submission {
+        author: signer.name().to_string(),
+        content_commitment: commitment,
+        event_type: parts.event_type.to_string(),
+        event_version: parts.event_version,
+        idempotency_key: parts.idempotency_key.to_string(),
+        key_id: signer.verifier().id_hex(),
+        occurred_at: at,
+        origin: parts.origin.to_string(),
+        payload: Value::Object(fields),
+        redacts: parts.redacts,
+        stream: parts.stream.to_string(),
+    };
+    Ok(AppendRequest {
+        submission: SignedSubmission::sign(submission, signer).map_err(AppendError::from)?,
+        expected: parts.expected,
+        content,
+    })
+}
