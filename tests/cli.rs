@@ -20,14 +20,7 @@ fn isa_ledger(data_dir: &Path, url: Option<&str>, args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    testkit::succeeded(out)
 }
 
 fn run_scenario(url: Option<&str>) {

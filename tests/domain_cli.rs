@@ -34,14 +34,7 @@ fn isa_ledger(data_dir: &Path, url: Option<&str>, args: &[&str], stdin: Option<&
 }
 
 fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    testkit::succeeded(out)
 }
 
 fn append(data: &Path, url: Option<&str>, partner: &str, command: &Value) -> Output {

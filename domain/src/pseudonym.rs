@@ -230,7 +230,8 @@ fn normalise_name(field: &str, name: &str) -> Result<String, Refusal> {
     Ok(out)
 }
 
-/// `YYYY-MM-DD`, from `YYYY-MM-DD` or `DD/MM/YYYY`, a real calendar date.
+/// `YYYY-MM-DD`, from `YYYY-MM-DD` or `DD/MM/YYYY` (day and month may have one digit),
+/// a real calendar date between 1850 and 2200.
 fn normalise_date_of_birth(text: &str) -> Result<String, Refusal> {
     let text = text.trim();
     let bad = || {
@@ -246,28 +247,13 @@ fn normalise_date_of_birth(text: &str) -> Result<String, Refusal> {
     } else {
         return Err(bad());
     };
-    let number = |s: &str, len: std::ops::RangeInclusive<usize>| {
-        if len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
-            s.parse::<u32>().ok()
-        } else {
-            None
-        }
-    };
-    let (Some(y), Some(m), Some(d)) = (number(y, 4..=4), number(m, 1..=2), number(d, 1..=2)) else {
-        return Err(bad());
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(bad()),
-    };
-    if !(1..=days).contains(&d) || !(1850..=2200).contains(&y) {
+    let iso = format!("{y}-{m:0>2}-{d:0>2}");
+    let day = crate::recorded::parse_day("date_of_birth", &iso).map_err(|_| bad())?;
+    let (year, _, _) = ledger::timestamp::civil_from_days(day);
+    if !(1850..=2200).contains(&year) {
         return Err(bad());
     }
-    Ok(format!("{y:04}-{m:02}-{d:02}"))
+    Ok(crate::recorded::format_day(day))
 }
 
 /// Ten digits, spaces and dashes removed, with a valid Modulus 11 check digit.

@@ -24,7 +24,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use ledger::entry::{Content, Entry, SignedSubmission, Submission};
 use ledger::keys::SignerKey;
 use ledger::pipeline::{AppendError, AppendRequest, ExpectedVersion, Ledger, Receipt};
-use ledger::store::{LedgerStore, StoredEntry};
+use ledger::store::LedgerStore;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,11 +86,18 @@ pub struct Domain<S: LedgerStore> {
     secret: PartnershipSecret,
 }
 
-/// An aggregate replayed from its stream.
+/// An aggregate replayed from its stream, with the stream's entries as parsed once.
 struct Loaded<A> {
     state: A,
     version: u64,
-    entries: Vec<StoredEntry>,
+    entries: Vec<StreamEntry>,
+}
+
+/// One entry of a replayed stream: what the retry and redaction checks need.
+struct StreamEntry {
+    seq: u64,
+    submission: Submission,
+    has_content: bool,
 }
 
 impl<S: LedgerStore + Clone> Domain<S> {
@@ -242,9 +249,10 @@ impl<S: LedgerStore + Clone> Domain<S> {
     where
         A: Aggregate,
     {
-        let entries = self.ledger.read_stream(stream).await?;
+        let stored = self.ledger.read_stream(stream).await?;
         let mut state = A::default();
-        for stored in &entries {
+        let mut entries = Vec::with_capacity(stored.len());
+        for stored in stored {
             let unreadable = |why: String| SubmitError::Unreadable {
                 stream: stream.to_string(),
                 seq: stored.seq,
@@ -256,6 +264,11 @@ impl<S: LedgerStore + Clone> Domain<S> {
             let event: A::Event =
                 serde_json::from_value(event).map_err(|e| unreadable(e.to_string()))?;
             state.apply(event);
+            entries.push(StreamEntry {
+                seq: stored.seq,
+                submission: entry.submission,
+                has_content: stored.content.is_some(),
+            });
         }
         Ok(Loaded {
             state,
@@ -340,17 +353,14 @@ impl<S: LedgerStore + Clone> Domain<S> {
     async fn earlier_receipts(
         &self,
         stream: &str,
-        entries: &[StoredEntry],
+        entries: &[StreamEntry],
         author: &str,
         key: &str,
     ) -> Result<Option<Submitted>, SubmitError> {
         let mut receipts = Vec::new();
         let mut events = Vec::new();
         for stored in entries {
-            let Ok(entry) = serde_json::from_slice::<Entry>(&stored.bytes) else {
-                continue;
-            };
-            let s = &entry.submission;
+            let s = &stored.submission;
             let ours = s.author == author
                 && (s.idempotency_key == key
                     || s.idempotency_key
@@ -425,14 +435,10 @@ fn event_value(submission: &Submission, content: Option<&Content>) -> Value {
 
 /// The stream's entries that still hold content and were written by `author` (an
 /// author redacts only its own entries).
-fn redactable_seqs(entries: &[StoredEntry], author: &str) -> Vec<u64> {
+fn redactable_seqs(entries: &[StreamEntry], author: &str) -> Vec<u64> {
     entries
         .iter()
-        .filter(|e| e.content.is_some())
-        .filter(|e| {
-            serde_json::from_slice::<Entry>(&e.bytes)
-                .is_ok_and(|entry| entry.submission.author == author)
-        })
+        .filter(|e| e.has_content && e.submission.author == author)
         .map(|e| e.seq)
         .collect()
 }

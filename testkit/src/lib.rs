@@ -194,3 +194,16 @@ pub async fn postgres_url() -> Option<String> {
         .expect("create a test database");
     Some(format!("{base}/{name}"))
 }
+
+/// The stdout of a command that must have succeeded; otherwise fails showing both
+/// streams.
+pub fn succeeded(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "failed: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
