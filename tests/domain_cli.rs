@@ -262,3 +262,70 @@ fn domain_commands_through_the_binary_on_postgres() {
     };
     run_scenario(Some(&url));
 }
+
+/// `demo` seeds the partnership; a second run records nothing new; the log exports and
+/// verifies, and holds none of the demo people's names.
+fn run_demo(url: Option<&str>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let export = tmp.path().join("export");
+    ok(&isa_ledger(
+        &data,
+        url,
+        &["init", "--origin", "demo.example/csp"],
+        None,
+    ));
+    let first = ok(&isa_ledger(&data, url, &["demo"], None));
+    assert!(first.contains("7 PartnerRegistered"), "{first}");
+    assert!(
+        first.contains("3 NoticeIssued"),
+        "a rectification reaches three recipients: {first}"
+    );
+    assert!(first.contains("2 BreachReportedToIco"), "{first}");
+    let again = ok(&isa_ledger(&data, url, &["demo"], None));
+    let last = |out: &str| {
+        let summary = out
+            .lines()
+            .find(|l| l.starts_with("demo partnership recorded"))
+            .unwrap();
+        summary.rsplit(' ').next().unwrap().to_string()
+    };
+    assert_eq!(
+        last(&first),
+        last(&again),
+        "a second run records nothing:\n{first}\n{again}"
+    );
+    ok(&isa_ledger(
+        &data,
+        url,
+        &["export", "--out", export.to_str().unwrap()],
+        None,
+    ));
+    ok(&isa_ledger(
+        &data,
+        url,
+        &["verify", export.to_str().unwrap()],
+        None,
+    ));
+    let entries = std::fs::read_to_string(export.join("entries.jsonl")).unwrap();
+    for name in ["Jordan", "Examplefield", "Samplewood", "1990-03-14"] {
+        assert!(!entries.contains(name), "{name} reached the log");
+    }
+}
+
+#[test]
+fn demo_export_verify_on_sqlite() {
+    run_demo(None);
+}
+
+#[test]
+fn demo_export_verify_on_postgres() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = runtime.block_on(testkit::postgres_url()) else {
+        return;
+    };
+    run_demo(Some(&url));
+}

@@ -64,6 +64,9 @@ pub enum Command {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Seed the demo partnership (seven partners, agreements, a meeting, requests,
+    /// disclosures, consent, a rectification, a SAR, two breaches, retention) into the log.
+    Demo,
     /// Append synthetic partner-signed events through the real pipeline and report throughput.
     Bench {
         #[arg(long, default_value_t = 100_000)]

@@ -16,6 +16,7 @@
 pub mod breach;
 pub mod case;
 pub mod consent;
+pub mod demo;
 pub mod partnership;
 pub mod pseudonym;
 pub mod recorded;

@@ -6,9 +6,7 @@ use crate::datadir::DataDir;
 use anyhow::{Context, Result};
 use domain::reference::Reference;
 use domain::service::{Domain, SubmitError};
-use ledger::keys::SignerKey;
-use ledger::pipeline::{AppendError, Ledger};
-use ledger::store::AnyStore;
+use ledger::pipeline::AppendError;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -50,7 +48,7 @@ pub async fn run(
         )
     });
     let ledger = super::open_ledger(dir, url).await?;
-    let signer = custodial_key(dir, &ledger, partner)?;
+    let signer = super::keys::custodial_key(dir, &ledger, partner, false).await?;
     let domain = Domain::new(
         ledger,
         Arc::new(Reference::shipped()?),
@@ -84,25 +82,4 @@ pub async fn run(
         }
         Err(other) => Err(other.into()),
     }
-}
-
-/// The partner's current custodial key, as `bench` and `key` keep them.
-fn custodial_key(dir: &DataDir, ledger: &Ledger<AnyStore>, partner: &str) -> Result<SignerKey> {
-    let ring = ledger.keyring();
-    let current = ring
-        .records()
-        .find(|r| r.partner == partner && r.until_seq.is_none())
-        .map(|r| r.key_id.clone())
-        .with_context(|| {
-            format!(
-                "{partner} has no current key; register one with `isa-ledger key add {partner}`"
-            )
-        })?;
-    let path = dir.partner_key_path(partner, &current);
-    SignerKey::read(&path).with_context(|| {
-        format!(
-            "{partner}'s current key {current} is not held here ({}); a partner-held key signs its own submissions",
-            path.display()
-        )
-    })
 }

@@ -119,18 +119,7 @@ fn round2(x: f64) -> f64 {
 async fn partner_keys(dir: &DataDir, ledger: &Ledger<AnyStore>) -> Result<Vec<SignerKey>> {
     let mut keys = Vec::new();
     for partner in PARTNERS {
-        let current = ledger
-            .keyring()
-            .records()
-            .find(|r| r.partner == partner && r.until_seq.is_none())
-            .map(|r| r.key_id.clone());
-        let key_id = match current {
-            Some(id) if dir.partner_key_path(partner, &id).exists() => id,
-            _ => super::keys::add_custodial(dir, ledger, partner, None)
-                .await?
-                .id_hex(),
-        };
-        keys.push(SignerKey::read(&dir.partner_key_path(partner, &key_id))?);
+        keys.push(super::keys::custodial_key(dir, ledger, partner, true).await?);
     }
     Ok(keys)
 }

@@ -118,6 +118,39 @@ async fn rotate_ledger(dir: &DataDir, ledger: &Ledger<AnyStore>) -> Result<()> {
 }
 
 /// Generates a custodial key, registers (or rotates in) it, and only then keeps its file.
+/// The partner's current custodial key as this data directory holds it. With
+/// `register_if_missing`, a partner with no current key (or one held elsewhere) gets a
+/// new custodial key, registered in the log.
+pub async fn custodial_key(
+    dir: &DataDir,
+    ledger: &Ledger<AnyStore>,
+    partner: &str,
+    register_if_missing: bool,
+) -> Result<SignerKey> {
+    let current = ledger
+        .keyring()
+        .records()
+        .find(|r| r.partner == partner && r.until_seq.is_none())
+        .map(|r| r.key_id.clone());
+    let held = current
+        .as_ref()
+        .filter(|id| dir.partner_key_path(partner, id).exists());
+    let key_id = match (held, register_if_missing) {
+        (Some(id), _) => id.clone(),
+        (None, true) => add_custodial(dir, ledger, partner, None).await?.id_hex(),
+        (None, false) => match current {
+            Some(id) => bail!(
+                "{partner}'s current key {id} is not held here ({}); a partner-held key signs its own submissions",
+                dir.partner_key_path(partner, &id).display()
+            ),
+            None => bail!(
+                "{partner} has no current key; register one with `isa-ledger key add {partner}`"
+            ),
+        },
+    };
+    Ok(SignerKey::read(&dir.partner_key_path(partner, &key_id))?)
+}
+
 pub async fn add_custodial(
     dir: &DataDir,
     ledger: &Ledger<AnyStore>,

@@ -2,6 +2,7 @@
 
 mod append;
 mod bench;
+mod demo;
 mod export;
 mod init;
 mod keys;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             file,
             idempotency_key,
         } => append::run(&dir, url, &partner, file.as_deref(), idempotency_key).await,
+        Command::Demo => demo::run(&dir, url).await,
         Command::Bench {
             events,
             concurrency,
