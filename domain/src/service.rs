@@ -84,21 +84,38 @@ pub struct Domain<S: LedgerStore> {
     ledger: Ledger<S>,
     reference: Arc<Reference>,
     secret: PartnershipSecret,
+    /// Recently used streams (see [`CachedStream`]).
+    streams: std::sync::Mutex<std::collections::HashMap<String, CachedStream>>,
 }
 
 /// An aggregate replayed from its stream, with the stream's entries as parsed once.
 struct Loaded<A> {
-    state: A,
+    state: Arc<A>,
     version: u64,
-    entries: Vec<StreamEntry>,
+    entries: Arc<Vec<StreamEntry>>,
 }
 
 /// One entry of a replayed stream: what the retry and redaction checks need.
+#[derive(Clone)]
 struct StreamEntry {
     seq: u64,
-    submission: Submission,
+    author: String,
+    idempotency_key: String,
+    event_type: String,
     has_content: bool,
 }
+
+/// A stream as this process last saw it: its version, its aggregate's state and its
+/// entries. Reused while the sequencer reports the same version, so a command on a
+/// stream this process just wrote to reads nothing from the store.
+struct CachedStream {
+    version: u64,
+    state: Arc<dyn std::any::Any + Send + Sync>,
+    entries: Arc<Vec<StreamEntry>>,
+}
+
+/// Streams kept in memory; beyond it one is dropped for each added.
+const STREAM_CACHE: usize = 16_384;
 
 impl<S: LedgerStore + Clone> Domain<S> {
     pub fn new(ledger: Ledger<S>, reference: Arc<Reference>, secret: PartnershipSecret) -> Self {
@@ -106,6 +123,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
             ledger,
             reference,
             secret,
+            streams: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -163,12 +181,12 @@ impl<S: LedgerStore + Clone> Domain<S> {
                 {
                     let consent = self.load::<Consent>(&format!("consent/{id}")).await?.state;
                     if consent.status != crate::consent::ConsentStatus::Unknown {
-                        consents.insert(id.clone(), consent);
+                        consents.insert(id.clone(), Consent::clone(&consent));
                     }
                 }
                 let services = CaseServices {
                     reference: self.reference.clone(),
-                    partnership: Arc::new(partnership),
+                    partnership,
                     consents,
                 };
                 self.run::<Case>(&stream, cmd, services, signer, key).await
@@ -244,11 +262,68 @@ impl<S: LedgerStore + Clone> Domain<S> {
         Ok(())
     }
 
-    /// Replays an aggregate from its stream.
+    /// The aggregate of a stream: from memory if the stream has not moved since this
+    /// process last saw it, else replayed from the store.
     async fn load<A>(&self, stream: &str) -> Result<Loaded<A>, SubmitError>
     where
-        A: Aggregate,
+        A: Aggregate + Send + Sync + 'static,
     {
+        let version = self
+            .ledger
+            .stream_position(stream)
+            .await?
+            .map_or(0, |p| p.version);
+        let hit = self.with_streams(|streams| {
+            let cached = streams.get(stream).filter(|c| c.version == version)?;
+            let state = cached.state.clone().downcast::<A>().ok()?;
+            Some(Loaded {
+                state,
+                version,
+                entries: cached.entries.clone(),
+            })
+        });
+        if let Some(loaded) = hit {
+            return Ok(loaded);
+        }
+        let loaded = self.replay::<A>(stream).await?;
+        self.remember(stream, &loaded);
+        Ok(loaded)
+    }
+
+    fn with_streams<T>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashMap<String, CachedStream>) -> T,
+    ) -> T {
+        match self.streams.lock() {
+            Ok(mut guard) => f(&mut guard),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn remember<A: Send + Sync + 'static>(&self, stream: &str, loaded: &Loaded<A>) {
+        self.with_streams(|streams| {
+            if streams.len() >= STREAM_CACHE && !streams.contains_key(stream) {
+                if let Some(victim) = streams.keys().next().cloned() {
+                    streams.remove(&victim);
+                }
+            }
+            streams.insert(
+                stream.to_string(),
+                CachedStream {
+                    version: loaded.version,
+                    state: loaded.state.clone(),
+                    entries: loaded.entries.clone(),
+                },
+            );
+        });
+    }
+
+    fn forget(&self, stream: &str) {
+        self.with_streams(|streams| streams.remove(stream));
+    }
+
+    /// Replays an aggregate from its stream's durable entries.
+    async fn replay<A: Aggregate>(&self, stream: &str) -> Result<Loaded<A>, SubmitError> {
         let stored = self.ledger.read_stream(stream).await?;
         let mut state = A::default();
         let mut entries = Vec::with_capacity(stored.len());
@@ -264,16 +339,19 @@ impl<S: LedgerStore + Clone> Domain<S> {
             let event: A::Event =
                 serde_json::from_value(event).map_err(|e| unreadable(e.to_string()))?;
             state.apply(event);
+            let s = entry.submission;
             entries.push(StreamEntry {
                 seq: stored.seq,
-                submission: entry.submission,
+                author: s.author,
+                idempotency_key: s.idempotency_key,
+                event_type: s.event_type,
                 has_content: stored.content.is_some(),
             });
         }
         Ok(Loaded {
-            state,
+            state: Arc::new(state),
             version: entries.len() as u64,
-            entries,
+            entries: Arc::new(entries),
         })
     }
 
@@ -286,10 +364,10 @@ impl<S: LedgerStore + Clone> Domain<S> {
         idempotency_key: &str,
     ) -> Result<Submitted, SubmitError>
     where
-        A: Aggregate<Error = Refusal>,
+        A: Aggregate<Error = Refusal> + Clone + 'static,
     {
         let Loaded {
-            mut state,
+            state,
             version,
             entries,
         } = self.load::<A>(stream).await?;
@@ -301,16 +379,23 @@ impl<S: LedgerStore + Clone> Domain<S> {
         {
             return Ok(earlier);
         }
+        let mut state = A::clone(&state);
         let sink = EventSink::<A>::default();
         state.handle(command, &services, &sink).await?;
         let events = sink.collect().await;
         let mut receipts = Vec::new();
         let mut types = Vec::new();
+        let mut appended = Vec::new();
         for (i, event) in events.iter().enumerate() {
             let value =
                 serde_json::to_value(event).map_err(|e| Refusal::invalid("$", e.to_string()))?;
             let event_type = event.event_type();
             let event_version: u64 = event.event_version().parse().unwrap_or(1);
+            let key = if i == 0 {
+                idempotency_key.to_string()
+            } else {
+                format!("{idempotency_key}#{i}")
+            };
             let redacts = if matches!(event_type.as_str(), "RecordDisposed" | "ErasureApplied") {
                 redactable_seqs(&entries, signer.name())
             } else {
@@ -323,11 +408,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
                     event_type: &event_type,
                     event_version,
                     origin: self.ledger.origin(),
-                    idempotency_key: &if i == 0 {
-                        idempotency_key.to_string()
-                    } else {
-                        format!("{idempotency_key}#{i}")
-                    },
+                    idempotency_key: &key,
                     expected: match version + i as u64 {
                         0 => ExpectedVersion::NoStream,
                         n => ExpectedVersion::Exact(n),
@@ -336,9 +417,35 @@ impl<S: LedgerStore + Clone> Domain<S> {
                 },
                 signer,
             )?;
-            receipts.push(self.ledger.append(request).await?);
+            let has_content = request.content.is_some();
+            let receipt = match self.ledger.append(request).await {
+                Ok(receipt) => receipt,
+                Err(error) => {
+                    // What this process knows of the stream may now be wrong.
+                    self.forget(stream);
+                    return Err(error.into());
+                }
+            };
+            appended.push(StreamEntry {
+                seq: receipt.seq,
+                author: signer.name().to_string(),
+                idempotency_key: key,
+                event_type: event_type.clone(),
+                has_content,
+            });
+            receipts.push(receipt);
             types.push(event_type);
         }
+        let mut all = Vec::clone(&entries);
+        all.extend(appended);
+        self.remember(
+            stream,
+            &Loaded {
+                state: Arc::new(state),
+                version: version + events.len() as u64,
+                entries: Arc::new(all),
+            },
+        );
         Ok(Submitted {
             stream: stream.to_string(),
             events: types,
@@ -359,8 +466,8 @@ impl<S: LedgerStore + Clone> Domain<S> {
     ) -> Result<Option<Submitted>, SubmitError> {
         let mut receipts = Vec::new();
         let mut events = Vec::new();
-        for stored in entries {
-            let s = &stored.submission;
+        for stored in entries.iter() {
+            let s = stored;
             let ours = s.author == author
                 && (s.idempotency_key == key
                     || s.idempotency_key
@@ -438,7 +545,7 @@ fn event_value(submission: &Submission, content: Option<&Content>) -> Value {
 fn redactable_seqs(entries: &[StreamEntry], author: &str) -> Vec<u64> {
     entries
         .iter()
-        .filter(|e| e.has_content && e.submission.author == author)
+        .filter(|e| e.has_content && e.author == author)
         .map(|e| e.seq)
         .collect()
 }

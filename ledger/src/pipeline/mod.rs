@@ -18,8 +18,8 @@ use crate::hash::Hash;
 use crate::keyring::{self, Custody, Keyring, KeyringError};
 use crate::keys::{SignerKey, VerifierKey};
 use crate::merkle::{ProofError, ProofPlan};
-use crate::store::StoredEntry;
 use crate::store::{LedgerStore, StoreError};
+use crate::store::{StoredEntry, StreamPosition};
 use crate::timestamp;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -305,17 +305,27 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         }
     }
 
-    /// Every durable entry of the stream named `stream`, in stream order (empty if the
-    /// stream does not exist). The store has no index on stream names (the sequencer
-    /// alone needs them, and keeps them in memory), so the sequencer is asked for the
-    /// stream's id, and the entries are read by it.
-    pub async fn read_stream(&self, stream: &str) -> Result<Vec<StoredEntry>, AppendError> {
+    /// Where the stream named `stream` stands, as the sequencer knows it: its id, and
+    /// its version counting appends accepted but perhaps not yet durable. `None` if no
+    /// entry was ever sequenced for it.
+    pub async fn stream_position(
+        &self,
+        stream: &str,
+    ) -> Result<Option<StreamPosition>, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.lookups
             .send((stream.to_string(), reply))
             .await
             .map_err(|_| AppendError::Closed)?;
-        let Some(position) = answer.await.map_err(|_| AppendError::Closed)? else {
+        answer.await.map_err(|_| AppendError::Closed)
+    }
+
+    /// Every durable entry of the stream named `stream`, in stream order (empty if the
+    /// stream does not exist). The store has no index on stream names (the sequencer
+    /// alone needs them, and keeps them in memory), so the sequencer is asked for the
+    /// stream's id, and the entries are read by it.
+    pub async fn read_stream(&self, stream: &str) -> Result<Vec<StoredEntry>, AppendError> {
+        let Some(position) = self.stream_position(stream).await? else {
             return Ok(Vec::new());
         };
         Ok(self
