@@ -131,7 +131,8 @@ fn run_scenario(url: Option<&str>) {
     // One byte changed in the export: exit 1, naming the entry.
     let entries = std::fs::read_to_string(export.join("entries.jsonl")).unwrap();
     let mut lines: Vec<String> = entries.lines().map(String::from).collect();
-    lines[42] = lines[42].replacen("OFFICIAL", "OFFICIAl", 1);
+    assert!(lines[42].contains("-user-0001"), "{}", lines[42]);
+    lines[42] = lines[42].replacen("-user-0001", "-user-0002", 1);
     std::fs::write(export.join("entries.jsonl"), lines.join("\n") + "\n").unwrap();
     let failed = isa_ledger(&data, None, &["verify", export_s]);
     assert_eq!(failed.status.code(), Some(1));

@@ -76,7 +76,14 @@ pub async fn run(
             let mut n = 0u64;
             while appended < share {
                 let case = writer * 1_000_000_000 + n / 4;
-                let (partner, command) = case_command(&run_id, case, n % 4);
+                // A rectification records two events; when only one is left to make
+                // the share exact, the holder's retention review (one event) goes instead.
+                let step = if n % 4 == 3 && share - appended == 1 {
+                    4
+                } else {
+                    n % 4
+                };
+                let (partner, command) = case_command(&run_id, case, step);
                 let begun = Instant::now();
                 let key = format!("bench-{run_id}-{writer}-{n}");
                 let submitted = domain
@@ -173,7 +180,8 @@ async fn set_up_partnership(domain: &Domain<AnyStore>, keys: &[SignerKey]) -> Re
 }
 
 /// The `step`th command of a case (0 request, 1 decision, 2 disclosure, 3
-/// rectification), and the index of the partner that submits it.
+/// rectification, or 4 a retention review in its place), and the index of the partner
+/// that submits it.
 fn case_command(run_id: &str, case: u64, step: u64) -> (usize, Value) {
     let r = mix(case);
     let holder = (case % 7) as usize;
@@ -217,6 +225,10 @@ fn case_command(run_id: &str, case: u64, step: u64) -> (usize, Value) {
             "without_consent_decided_by": format!("{holder_name}-inspector-{:04}", r % 997),
             "without_consent_reason": "Seeking consent would prejudice the prevention and detection of crime.",
             "onward_sharing": "not-without-permission", "review_after_months": 12,
+        }),
+        4 => json!({
+            "type": "RetentionReviewed", "outcome": "keep", "next_review_due": "2027-01-31",
+            "reason": format!("Case {case}: proceedings are still open."),
         }),
         _ => json!({
             "type": "RectificationApplied", "fields": ["address"],
