@@ -8,6 +8,11 @@
 //!    redactable content, the rest is the signed payload; it is signed by the acting
 //!    partner's key and appended with the stream's expected version and an idempotency
 //!    key, so a retried command returns the original receipts and writes nothing.
+//!    A command's events are appended as one unit: all recorded, or none.
+//!
+//! The streams a command reads are located with one question to the sequencer, and
+//! their aggregates come from memory while the stream has not moved: every wait on the
+//! sequencer is a wait behind every other task on a busy machine.
 
 use crate::breach::Breach;
 use crate::case::{Case, CaseFact, CaseServices};
@@ -24,7 +29,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use ledger::entry::{Content, Entry, SignedSubmission, Submission};
 use ledger::keys::SignerKey;
 use ledger::pipeline::{AppendError, AppendRequest, ExpectedVersion, Ledger, Receipt};
-use ledger::store::LedgerStore;
+use ledger::store::{LedgerStore, StreamPosition};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -168,20 +173,35 @@ impl<S: LedgerStore + Clone> Domain<S> {
         match kind {
             "partnership" => {
                 let cmd = parse::<Command<partnership::PartnershipFact>>(command)?;
-                self.run::<Partnership>(&stream, cmd, self.reference.clone(), signer, key)
+                self.decide::<Partnership>(&stream, cmd, self.reference.clone(), signer, key)
                     .await
             }
             "case" => {
                 let cmd = parse::<Command<CaseFact>>(command)?;
-                let partnership = self.load::<Partnership>(partnership::STREAM).await?.state;
+                // The consent relied on, if any, is read with the case and the
+                // partnership: one question to the sequencer for all three.
+                let relied_on = match &cmd.action {
+                    CaseFact::DisclosureMade {
+                        consent: Some(id), ..
+                    } => Some((id.clone(), format!("consent/{id}"))),
+                    _ => None,
+                };
+                let mut names = vec![partnership::STREAM, stream.as_str()];
+                if let Some((_, consent_stream)) = &relied_on {
+                    names.push(consent_stream);
+                }
+                let positions = self.positions(&names).await?;
+                let at = |i: usize| positions.get(i).copied().flatten();
+                let partnership = self
+                    .load::<Partnership>(partnership::STREAM, at(0))
+                    .await?
+                    .state;
+                let case = self.load::<Case>(&stream, at(1)).await?;
                 let mut consents = BTreeMap::new();
-                if let CaseFact::DisclosureMade {
-                    consent: Some(id), ..
-                } = &cmd.action
-                {
-                    let consent = self.load::<Consent>(&format!("consent/{id}")).await?.state;
+                if let Some((id, consent_stream)) = relied_on {
+                    let consent = self.load::<Consent>(&consent_stream, at(2)).await?.state;
                     if consent.status != crate::consent::ConsentStatus::Unknown {
-                        consents.insert(id.clone(), Consent::clone(&consent));
+                        consents.insert(id, Consent::clone(&consent));
                     }
                 }
                 let services = CaseServices {
@@ -189,18 +209,19 @@ impl<S: LedgerStore + Clone> Domain<S> {
                     partnership,
                     consents,
                 };
-                self.run::<Case>(&stream, cmd, services, signer, key).await
+                self.run::<Case>(&stream, case, cmd, services, signer, key)
+                    .await
             }
             "consent" => {
-                self.run::<Consent>(&stream, parse(command)?, (), signer, key)
+                self.decide::<Consent>(&stream, parse(command)?, (), signer, key)
                     .await
             }
             "sar" => {
-                self.run::<Sar>(&stream, parse(command)?, (), signer, key)
+                self.decide::<Sar>(&stream, parse(command)?, (), signer, key)
                     .await
             }
             "breach" => {
-                self.run::<Breach>(
+                self.decide::<Breach>(
                     &stream,
                     parse(command)?,
                     self.reference.clone(),
@@ -210,11 +231,11 @@ impl<S: LedgerStore + Clone> Domain<S> {
                 .await
             }
             "foi" => {
-                self.run::<FoiRequest>(&stream, parse(command)?, (), signer, key)
+                self.decide::<FoiRequest>(&stream, parse(command)?, (), signer, key)
                     .await
             }
             _ => {
-                self.run::<Complaint>(&stream, parse(command)?, (), signer, key)
+                self.decide::<Complaint>(&stream, parse(command)?, (), signer, key)
                     .await
             }
         }
@@ -262,17 +283,25 @@ impl<S: LedgerStore + Clone> Domain<S> {
         Ok(())
     }
 
-    /// The aggregate of a stream: from memory if the stream has not moved since this
-    /// process last saw it, else replayed from the store.
-    async fn load<A>(&self, stream: &str) -> Result<Loaded<A>, SubmitError>
+    /// Where the streams stand, as the sequencer knows them (asked once for all).
+    async fn positions(
+        &self,
+        streams: &[&str],
+    ) -> Result<Vec<Option<StreamPosition>>, SubmitError> {
+        Ok(self.ledger.stream_positions(streams).await?)
+    }
+
+    /// The aggregate of a stream standing at `position`: from memory if the stream has
+    /// not moved since this process last saw it, else replayed from the store.
+    async fn load<A>(
+        &self,
+        stream: &str,
+        position: Option<StreamPosition>,
+    ) -> Result<Loaded<A>, SubmitError>
     where
         A: Aggregate + Send + Sync + 'static,
     {
-        let version = self
-            .ledger
-            .stream_position(stream)
-            .await?
-            .map_or(0, |p| p.version);
+        let version = position.map_or(0, |p| p.version);
         let hit = self.with_streams(|streams| {
             let cached = streams.get(stream).filter(|c| c.version == version)?;
             let state = cached.state.clone().downcast::<A>().ok()?;
@@ -285,7 +314,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
         if let Some(loaded) = hit {
             return Ok(loaded);
         }
-        let loaded = self.replay::<A>(stream).await?;
+        let loaded = self.replay::<A>(stream, position).await?;
         self.remember(stream, &loaded);
         Ok(loaded)
     }
@@ -325,8 +354,20 @@ impl<S: LedgerStore + Clone> Domain<S> {
     }
 
     /// Replays an aggregate from its stream's durable entries.
-    async fn replay<A: Aggregate>(&self, stream: &str) -> Result<Loaded<A>, SubmitError> {
-        let stored = self.ledger.read_stream(stream).await?;
+    async fn replay<A: Aggregate>(
+        &self,
+        stream: &str,
+        position: Option<StreamPosition>,
+    ) -> Result<Loaded<A>, SubmitError> {
+        let stored = match position {
+            None => Vec::new(),
+            Some(p) => self
+                .ledger
+                .store()
+                .stream_entries(self.ledger.chain_id(), p.id)
+                .await
+                .map_err(AppendError::from)?,
+        };
         let mut state = A::default();
         let mut entries = Vec::with_capacity(stored.len());
         for stored in stored {
@@ -357,9 +398,30 @@ impl<S: LedgerStore + Clone> Domain<S> {
         })
     }
 
+    /// Decides a command on a stream that depends on no other stream.
+    async fn decide<A>(
+        &self,
+        stream: &str,
+        command: A::Command,
+        services: A::Services,
+        signer: &SignerKey,
+        idempotency_key: &str,
+    ) -> Result<Submitted, SubmitError>
+    where
+        A: Aggregate<Error = Refusal> + Clone + 'static,
+    {
+        let position = self.positions(&[stream]).await?.pop().flatten();
+        let loaded = self.load::<A>(stream, position).await?;
+        self.run::<A>(stream, loaded, command, services, signer, idempotency_key)
+            .await
+    }
+
+    /// Decides a command against its stream's aggregate and appends the events it
+    /// produces as one unit.
     async fn run<A>(
         &self,
         stream: &str,
+        loaded: Loaded<A>,
         command: A::Command,
         services: A::Services,
         signer: &SignerKey,
@@ -372,7 +434,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
             state,
             version,
             entries,
-        } = self.load::<A>(stream).await?;
+        } = loaded;
         // A retry is answered before the command is decided again: decided against the
         // state that already holds its own events, it would be refused (or doubled).
         if let Some(earlier) = self
@@ -385,9 +447,9 @@ impl<S: LedgerStore + Clone> Domain<S> {
         let sink = EventSink::<A>::default();
         state.handle(command, &services, &sink).await?;
         let events = sink.collect().await;
-        let mut receipts = Vec::new();
-        let mut types = Vec::new();
-        let mut appended = Vec::new();
+        let mut requests = Vec::with_capacity(events.len());
+        let mut types = Vec::with_capacity(events.len());
+        let mut keys = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
             let value =
                 serde_json::to_value(event).map_err(|e| Refusal::invalid("$", e.to_string()))?;
@@ -419,27 +481,32 @@ impl<S: LedgerStore + Clone> Domain<S> {
                 },
                 signer,
             )?;
-            let has_content = request.content.is_some();
-            let receipt = match self.ledger.append(request).await {
-                Ok(receipt) => receipt,
-                Err(error) => {
-                    // What this process knows of the stream may now be wrong.
-                    self.forget(stream);
-                    return Err(error.into());
-                }
-            };
-            appended.push(StreamEntry {
+            requests.push(request);
+            types.push(event_type);
+            keys.push(key);
+        }
+        let has_content: Vec<bool> = requests.iter().map(|r| r.content.is_some()).collect();
+        // The events of one command are recorded together or not at all.
+        let receipts = match self.ledger.append_all(requests).await {
+            Ok(receipts) => receipts,
+            Err(error) => {
+                // What this process knows of the stream may now be wrong.
+                self.forget(stream);
+                return Err(error.into());
+            }
+        };
+        let mut all = Vec::clone(&entries);
+        for (((receipt, key), event_type), has_content) in
+            receipts.iter().zip(keys).zip(&types).zip(has_content)
+        {
+            all.push(StreamEntry {
                 seq: receipt.seq,
                 author: signer.name().to_string(),
                 idempotency_key: key,
                 event_type: event_type.clone(),
                 has_content,
             });
-            receipts.push(receipt);
-            types.push(event_type);
         }
-        let mut all = Vec::clone(&entries);
-        all.extend(appended);
         self.remember(
             stream,
             &Loaded {

@@ -437,6 +437,79 @@ pub async fn expected_versions_are_enforced(store: AnyStore) {
     assert_eq!(any.seq, next.seq + 1);
 }
 
+/// The events of one command go in together: consecutive entries, each checked against
+/// the stream as the one before leaves it; one refusal and none is written.
+pub async fn a_unit_is_recorded_whole_or_not_at_all(store: AnyStore) {
+    let f = open(store).await;
+    let size_before = f.ledger.latest_checkpoint().await.unwrap().unwrap().0;
+    let refused = f
+        .ledger
+        .append_all(vec![
+            request(
+                &f.police,
+                "case/u",
+                "u1",
+                ExpectedVersion::NoStream,
+                Some("first"),
+            ),
+            request(&f.police, "case/u", "u1#1", ExpectedVersion::Exact(1), None),
+            // Wrong: the first two leave the stream at version 2.
+            request(&f.police, "case/u", "u1#2", ExpectedVersion::Exact(1), None),
+        ])
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(AppendError::WrongExpectedVersion {
+                actual: Some(2),
+                ..
+            })
+        ),
+        "the refusal names the submission that failed: {refused:?}"
+    );
+    assert_eq!(
+        f.ledger.stream_position("case/u").await.unwrap(),
+        None,
+        "nothing of the refused unit is left in the stream"
+    );
+    // Nothing written: the log's next entry (from an unrelated append) takes the next
+    // sequence number.
+    let other = f
+        .ledger
+        .append(request(
+            &f.council,
+            "case/v",
+            "v1",
+            ExpectedVersion::NoStream,
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(other.seq, size_before);
+    // The same keys can be used once the unit is right: they were never taken.
+    let receipts = f
+        .ledger
+        .append_all(vec![
+            request(
+                &f.police,
+                "case/u",
+                "u1",
+                ExpectedVersion::NoStream,
+                Some("first"),
+            ),
+            request(&f.police, "case/u", "u1#1", ExpectedVersion::Exact(1), None),
+            request(&f.police, "case/u", "u1#2", ExpectedVersion::Exact(2), None),
+        ])
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![other.seq + 1, other.seq + 2, other.seq + 3]);
+    assert!(receipts.iter().all(|r| r.tree_size == other.seq + 4));
+    let position = f.ledger.stream_position("case/u").await.unwrap().unwrap();
+    assert_eq!(position.version, 3);
+    assert_eq!(f.ledger.read_stream("case/u").await.unwrap().len(), 3);
+}
+
 pub async fn idempotent_retries_return_the_original_receipt(store: AnyStore) {
     let f = open(store).await;
     let r = request(
@@ -893,6 +966,7 @@ both_backends!(
     start_up_loads_stop_at_the_head_read,
     a_second_writer_is_detected_and_nothing_is_lost,
     expected_versions_are_enforced,
+    a_unit_is_recorded_whole_or_not_at_all,
     idempotent_retries_return_the_original_receipt,
     proofs_hold_for_any_entry_and_any_two_sizes,
     key_revocation_and_rotation_are_enforced,

@@ -24,7 +24,7 @@ use crate::timestamp;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ed25519_dalek::Signature;
-use sequencer::{Head, Known, Pending, StreamLookup};
+use sequencer::{Head, Known, Pending, StreamLookup, Unit};
 use serde_json::{json, Value};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -160,7 +160,7 @@ impl<S> Shared<S> {
 /// A handle to one log. Cheap to clone; all clones feed the same sequencer.
 pub struct Ledger<S: LedgerStore> {
     shared: Arc<Shared<S>>,
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<Unit>,
     lookups: mpsc::Sender<StreamLookup>,
 }
 
@@ -312,9 +312,19 @@ impl<S: LedgerStore + Clone> Ledger<S> {
         &self,
         stream: &str,
     ) -> Result<Option<StreamPosition>, AppendError> {
+        let mut positions = self.stream_positions(&[stream]).await?;
+        Ok(positions.pop().flatten())
+    }
+
+    /// [`Ledger::stream_position`] of several streams, asked in one question.
+    pub async fn stream_positions(
+        &self,
+        streams: &[&str],
+    ) -> Result<Vec<Option<StreamPosition>>, AppendError> {
         let (reply, answer) = oneshot::channel();
+        let names = streams.iter().map(|s| s.to_string()).collect();
         self.lookups
-            .send((stream.to_string(), reply))
+            .send((names, reply))
             .await
             .map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)
@@ -337,17 +347,63 @@ impl<S: LedgerStore + Clone> Ledger<S> {
 
     /// Appends one submission and waits until it is durable.
     pub async fn append(&self, request: AppendRequest) -> Result<Receipt, AppendError> {
-        let content_body = self.precheck(&request).await?;
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Pending {
+        let mut receipts = self.append_all(vec![request]).await?;
+        receipts.pop().ok_or(AppendError::Closed)
+    }
+
+    /// Appends submissions as one unit, in order and with consecutive sequence numbers,
+    /// in one transaction: all become durable, or none is written (the error is that of
+    /// the first submission refused). Each is checked against the stream as the ones
+    /// before it leave it, so a command's second event expects the version its first
+    /// creates.
+    pub async fn append_all(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        let mut unit = Vec::with_capacity(requests.len());
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in requests {
+            let content_body = self.precheck(&request).await?;
+            let (reply, answer) = oneshot::channel();
+            unit.push(Pending {
                 request,
                 content_body,
                 reply,
-            })
+            });
+            answers.push(answer);
+        }
+        if unit.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.queue
+            .send(unit)
             .await
             .map_err(|_| AppendError::Closed)?;
-        answer.await.map_err(|_| AppendError::Closed)?
+        let mut receipts = Vec::with_capacity(answers.len());
+        let mut refusal: Option<AppendError> = None;
+        for answer in answers {
+            match answer.await.map_err(|_| AppendError::Closed)? {
+                Ok(receipt) => receipts.push(receipt),
+                // The submission that was refused says why; the others only that they
+                // went with it.
+                Err(e) => {
+                    let says_why = match &refusal {
+                        None => true,
+                        Some(AppendError::NotCommitted(_)) => {
+                            !matches!(e, AppendError::NotCommitted(_))
+                        }
+                        Some(_) => false,
+                    };
+                    if says_why {
+                        refusal = Some(e);
+                    }
+                }
+            }
+        }
+        match refusal {
+            Some(e) => Err(e),
+            None => Ok(receipts),
+        }
     }
 
     /// The checks that need no sequence number: origin, content, signature, redactions.

@@ -45,13 +45,19 @@ pub(super) struct Pending {
     pub reply: oneshot::Sender<Result<Receipt, AppendError>>,
 }
 
-/// A question for the sequencer: where does this stream stand?
-pub(super) type StreamLookup = (String, oneshot::Sender<Option<StreamPosition>>);
+/// Submissions that are recorded together or not at all (the events of one command):
+/// always sequenced into the same batch, consecutively, and if one is refused, none is
+/// kept. Most units hold one submission.
+pub(super) type Unit = Vec<Pending>;
+
+/// A question for the sequencer: where do these streams stand? Asked for several at
+/// once so that a command reading several streams waits for the sequencer only once.
+pub(super) type StreamLookup = (Vec<String>, oneshot::Sender<Vec<Option<StreamPosition>>>);
 
 /// What the sequencer receives: submissions to append, and stream lookups (answered
 /// from its in-memory map, between batches).
 pub(super) struct Inbox {
-    pub appends: mpsc::Receiver<Pending>,
+    pub appends: mpsc::Receiver<Unit>,
     pub lookups: mpsc::Receiver<StreamLookup>,
 }
 
@@ -221,10 +227,10 @@ pub(super) async fn run<S: LedgerStore>(
                     in_flight = launch(&shared, &mut next, &head);
                 }
             }
-            Some((stream, reply)) = lookups.recv() => {
+            Some((streams, reply)) = lookups.recv() => {
                 // The id never changes once given; the version may be ahead of what
                 // is durable, which readers do not use.
-                let _ = reply.send(known.streams.get(&stream).copied());
+                let _ = reply.send(streams.iter().map(|s| known.streams.get(s).copied()).collect());
             }
             received = queue.recv(), if room => {
                 let Some(first) = received else {
@@ -238,24 +244,24 @@ pub(super) async fn run<S: LedgerStore>(
                     next = Builder::on(&head);
                     if stale {
                         let why = "the log could not be read back after a failed commit; retry";
-                        let _ = first.reply.send(Err(AppendError::NotCommitted(why.into())));
+                        not_committed(first, why);
                         continue;
                     }
                 }
                 let busy = in_flight.as_ref().map(|f| f.built.write.clone());
                 let busy = busy.as_deref();
-                next.add(&shared, &mut head, &mut known, busy, first).await;
+                next.add_unit(&shared, &mut head, &mut known, busy, first).await;
                 // Whatever else is queued now, without waking up once for each.
                 while next.pending.len() < max_batch {
-                    let Ok(p) = queue.try_recv() else { break };
-                    next.add(&shared, &mut head, &mut known, busy, p).await;
+                    let Ok(unit) = queue.try_recv() else { break };
+                    next.add_unit(&shared, &mut head, &mut known, busy, unit).await;
                 }
                 if busy.is_none() {
                     // Nothing is committing: take what arrives within `max_wait` (if
                     // so configured), then commit at once.
                     let room = max_batch - next.pending.len();
-                    for p in gather(&mut queue, room, config.max_wait).await {
-                        next.add(&shared, &mut head, &mut known, None, p).await;
+                    for unit in gather(&mut queue, room, config.max_wait).await {
+                        next.add_unit(&shared, &mut head, &mut known, None, unit).await;
                     }
                     in_flight = launch(&shared, &mut next, &head);
                 }
@@ -285,24 +291,32 @@ fn launch<S: LedgerStore>(
     Some(InFlight::start(shared, built))
 }
 
-/// What is queued now, then what arrives within `max_wait`, up to `room` submissions.
+/// What is queued now, then what arrives within `max_wait`, up to `room` submissions
+/// (a unit is never split, so the last may take a few more).
 async fn gather(
-    queue: &mut mpsc::Receiver<Pending>,
+    queue: &mut mpsc::Receiver<Unit>,
     room: usize,
     max_wait: std::time::Duration,
-) -> Vec<Pending> {
+) -> Vec<Unit> {
     let mut batch = Vec::new();
+    let mut taken = 0;
     let deadline = tokio::time::Instant::now() + max_wait;
-    while batch.len() < room {
+    while taken < room {
         match queue.try_recv() {
-            Ok(p) => batch.push(p),
+            Ok(unit) => {
+                taken += unit.len();
+                batch.push(unit);
+            }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
                 if max_wait.is_zero() {
                     break;
                 }
                 match tokio::time::timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(p)) => batch.push(p),
+                    Ok(Some(unit)) => {
+                        taken += unit.len();
+                        batch.push(unit);
+                    }
                     _ => break,
                 }
             }
@@ -345,7 +359,8 @@ fn fail_built(built: Built, why: &str) {
     not_committed(built.pending, why);
 }
 
-fn not_committed(pending: impl IntoIterator<Item = Pending>, why: &str) {
+/// Tells callers that nothing of theirs was written.
+pub(super) fn not_committed(pending: impl IntoIterator<Item = Pending>, why: &str) {
     for p in pending {
         let _ = p
             .reply
@@ -430,6 +445,74 @@ impl Builder {
 
     fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+
+    /// Decides the fate of a unit's submissions together: each is sequenced in turn, and
+    /// if any is refused, everything the unit changed is undone and all of its callers
+    /// are refused.
+    async fn add_unit<S: LedgerStore>(
+        &mut self,
+        shared: &Shared<S>,
+        head: &mut Head,
+        known: &mut Known,
+        committing: Option<&Batch>,
+        unit: Unit,
+    ) {
+        if unit.len() == 1 {
+            for p in unit {
+                self.add(shared, head, known, committing, p).await;
+            }
+            return;
+        }
+        let head_before = head.clone();
+        let marks = (
+            self.outcomes.len(),
+            self.entries.len(),
+            self.nodes.len(),
+            self.changed_keys.len(),
+            self.redactions.len(),
+        );
+        // What `known` held before each submission touched it, to put back in reverse.
+        let mut streams_before = Vec::with_capacity(unit.len());
+        let mut new_digests = Vec::new();
+        for p in unit {
+            let s = p.request.submission.submission();
+            streams_before.push((s.stream.clone(), known.streams.get(&s.stream).copied()));
+            let digest = u128::from_le_bytes(idempotency_digest(&s.author, &s.idempotency_key));
+            if !known.keys.contains_key(&digest) {
+                new_digests.push(digest);
+            }
+            self.add(shared, head, known, committing, p).await;
+        }
+        let (outcomes, entries, nodes, changed_keys, redactions) = marks;
+        let Some(refused) = self.outcomes[outcomes..]
+            .iter()
+            .position(|o| matches!(o, Outcome::Refused(_)))
+        else {
+            return;
+        };
+        *head = head_before;
+        self.entries.truncate(entries);
+        self.nodes.truncate(nodes);
+        self.changed_keys.truncate(changed_keys);
+        self.redactions.truncate(redactions);
+        for (stream, before) in streams_before.into_iter().rev() {
+            match before {
+                Some(position) => known.streams.insert(stream, position),
+                None => known.streams.remove(&stream),
+            };
+        }
+        for digest in new_digests {
+            known.keys.remove(&digest);
+        }
+        for (i, outcome) in self.outcomes[outcomes..].iter_mut().enumerate() {
+            if i != refused {
+                *outcome = Outcome::Refused(AppendError::NotCommitted(format!(
+                    "submission {} of the same unit was refused",
+                    refused + 1
+                )));
+            }
+        }
     }
 
     /// Decides one submission's fate on top of `head` (which already includes the batch
