@@ -13,11 +13,18 @@ const SQLITE: &[(i64, &str, &str)] = &[(
     include_str!("../../../migrations/sqlite/0001_ledger.sql"),
 )];
 
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../../migrations/postgres/0001_ledger.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("../../../migrations/postgres/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "contents partitions",
+        include_str!("../../../migrations/postgres/0002_contents_partitions.sql"),
+    ),
+];
 
 fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = files

@@ -18,12 +18,19 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The highest content partition known to exist (see
+    /// `migrations/postgres/0002_contents_partitions.sql`); -1 before the first.
+    content_partitions: Arc<AtomicI64>,
 }
+
+/// Entries per content partition: what one redaction rewrites at most.
+const CONTENT_PARTITION: u64 = 65_536;
 
 impl PostgresStore {
     /// Connects and applies migrations.
@@ -36,7 +43,62 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         migrations::postgres().run(&pool).await?;
-        Ok(PostgresStore { pool })
+        let highest: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(substring(c.relname FROM '^contents_p([0-9]+)$')::bigint), -1) \
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'contents'::regclass",
+        )
+        .fetch_one(&pool)
+        .await?;
+        Ok(PostgresStore {
+            pool,
+            content_partitions: Arc::new(AtomicI64::new(highest)),
+        })
+    }
+
+    /// Creates the content partitions up to the one holding `seq`, and the one after it
+    /// (so a batch rarely waits on one). Run before the batch's own statement, outside
+    /// its transaction: a partition created for a batch that then fails stays, empty.
+    async fn ensure_content_partition(&self, seq: u64) -> Result<(), StoreError> {
+        let needed = to_i64(seq / CONTENT_PARTITION);
+        let highest = self.content_partitions.load(Ordering::Acquire);
+        if needed <= highest {
+            return Ok(());
+        }
+        for n in (highest + 1)..=(needed + 1) {
+            let from = n * to_i64(CONTENT_PARTITION);
+            // Another writer may have made it first: IF NOT EXISTS.
+            // Simple protocol: one-off DDL should not fill the prepared-statement cache.
+            let create = format!(
+                "CREATE TABLE IF NOT EXISTS contents_p{n} PARTITION OF contents \
+                 FOR VALUES FROM ({from}) TO ({})",
+                from + to_i64(CONTENT_PARTITION)
+            );
+            sqlx::raw_sql(&create).execute(&self.pool).await?;
+        }
+        self.content_partitions
+            .fetch_max(needed + 1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Rewrites the content partitions that held redacted content, so that its bytes
+    /// leave the table files (PostgreSQL otherwise keeps a deleted row's bytes until the
+    /// space is reused). Runs after the batch is committed: a failure here cannot undo
+    /// the redaction, which already hides the content, so it is reported for the
+    /// operator to repeat rather than returned as a failed commit.
+    async fn purge_redacted(&self, redactions: &[u64]) {
+        let mut partitions: Vec<u64> = redactions.iter().map(|s| s / CONTENT_PARTITION).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        for n in partitions {
+            let statement = format!("VACUUM (FULL) contents_p{n}");
+            if let Err(e) = sqlx::raw_sql(&statement).execute(&self.pool).await {
+                eprintln!(
+                    "isa-ledger: redacted content is hidden but its bytes may remain on disk \
+                     until `{statement}` succeeds: {e}"
+                );
+            }
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -204,6 +266,15 @@ impl LedgerStore for PostgresStore {
         let Some(last) = batch.entries.last() else {
             return Ok(());
         };
+        if let Some(seq) = batch
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.content.is_some())
+            .map(|e| e.seq)
+        {
+            self.ensure_content_partition(seq).await?;
+        }
         if batch.keys.is_empty() && batch.redactions.is_empty() {
             let mut conn = self.pool.acquire().await?;
             return Self::write_batch(&mut conn, batch, last.hash).await;
@@ -241,6 +312,9 @@ impl LedgerStore for PostgresStore {
                 .await?;
         }
         tx.commit().await?;
+        if !batch.redactions.is_empty() {
+            self.purge_redacted(&batch.redactions).await;
+        }
         Ok(())
     }
 
