@@ -176,3 +176,84 @@ fn commands_before_init_say_what_to_do() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("isa-ledger init"));
 }
+
+/// `due` works one deadline out by hand: the sentence by default, JSON on request, and a
+/// specific message (exit 2) for input it cannot use. It needs no data directory.
+#[test]
+fn due_works_a_deadline_out_by_hand() {
+    let nowhere = Path::new("/nonexistent/isa-ledger-data");
+    let sentence = ok(&isa_ledger(
+        nowhere,
+        None,
+        &["due", "sar", "--from", "2025-01-01"],
+    ));
+    assert_eq!(
+        sentence.trim(),
+        "due Mon 3 Feb 2025: one month from Wed 1 Jan 2025 is Sat 1 Feb 2025, which is not a working day, moved to the next working day in England and Wales"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&isa_ledger(
+        nowhere,
+        None,
+        &["due", "breach", "--from", "2026-03-27T16:30:00Z", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(json["rule"], "breach");
+    assert_eq!(json["due"], "2026-03-30T16:30:00Z");
+    assert_eq!(json["rule_version"], "deadline-rules/1");
+    assert!(json["calendar_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("uk-bank-holidays/"));
+    assert!(json["explanation"].as_str().unwrap().contains("17:30 BST"));
+    let scotland = ok(&isa_ledger(
+        nowhere,
+        None,
+        &[
+            "due",
+            "sar",
+            "--from",
+            "2025-12-02",
+            "--division",
+            "scotland",
+            "--paused",
+            "2025-12-05..2025-12-05",
+            "--json",
+        ],
+    ));
+    let scotland: serde_json::Value = serde_json::from_str(&scotland).unwrap();
+    // 2 Jan + 1 paused day is Sat 3 Jan; Mon 5 Jan.
+    assert_eq!(scotland["due"], "2026-01-05");
+    for (args, says) in [
+        (vec!["due", "sar", "--from", "2025-02-30"], "is not a date"),
+        (
+            vec!["due", "fortnight", "--from", "2025-01-01"],
+            "one of breach, sar",
+        ),
+        (vec!["due", "breach", "--from", "2025-01-01"], "RFC 3339"),
+        (
+            vec!["due", "sar", "--from", "2025-01-01", "--division", "wales"],
+            "england-and-wales",
+        ),
+        (
+            vec![
+                "due",
+                "sar",
+                "--from",
+                "2025-01-01",
+                "--paused",
+                "2025-01-05",
+            ],
+            "FROM..TO",
+        ),
+        (
+            vec!["due", "foi", "--from", "2025-01-01", "--extended"],
+            "only applies",
+        ),
+        (vec!["due", "sar", "--from", "2040-01-01"], "covers 2018"),
+    ] {
+        let out = isa_ledger(nowhere, None, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

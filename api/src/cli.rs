@@ -67,6 +67,37 @@ pub enum Command {
     /// Seed the demo partnership (seven partners, agreements, a meeting, requests,
     /// disclosures, consent, a rectification, a SAR, two breaches, retention) into the log.
     Demo,
+    /// Work out one deadline by hand (no data directory needed), e.g.
+    /// `isa-ledger due sar --from 2025-01-31 --extended`.
+    Due {
+        /// breach | sar | sar-part3 | foi | eir | complaint
+        rule: String,
+        /// breach: when the controller became aware (RFC 3339); otherwise the day received
+        /// (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Whose bank holidays count (SAR and complaints; FOI and EIR use all the UK's).
+        #[arg(long, default_value = "england-and-wales")]
+        division: String,
+        /// SAR: the day the identity evidence arrived, if after the request.
+        #[arg(long, value_name = "DATE")]
+        identity_received: Option<String>,
+        /// SAR: the day the fee arrived, if after the request.
+        #[arg(long, value_name = "DATE")]
+        fee_received: Option<String>,
+        /// SAR: a clarification pause, FROM..TO, both days included; may repeat.
+        #[arg(long, value_name = "FROM..TO")]
+        paused: Vec<String>,
+        /// SAR: the three-month extension; EIR: 40 working days.
+        #[arg(long)]
+        extended: bool,
+        /// sar-part3: count from the day after receipt (the default is the day itself).
+        #[arg(long)]
+        part3_day_after: bool,
+        /// Print one JSON object instead of the sentence.
+        #[arg(long)]
+        json: bool,
+    },
     /// Append synthetic partner-signed events through the real pipeline and report throughput.
     Bench {
         #[arg(long, default_value_t = 100_000)]

@@ -309,6 +309,9 @@ fn rights_request(
     } else {
         "one month"
     };
+    if !start_why.is_empty() {
+        start_why.push(',');
+    }
     let mut why = format!(
         "{span} from {}{start_why} is {}",
         start.long(),

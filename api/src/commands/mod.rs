@@ -3,6 +3,7 @@
 mod append;
 mod bench;
 mod demo;
+mod due;
 mod export;
 mod init;
 mod keys;
@@ -32,6 +33,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             idempotency_key,
         } => append::run(&dir, url, &partner, file.as_deref(), idempotency_key).await,
         Command::Demo => demo::run(&dir, url).await,
+        Command::Due {
+            rule,
+            from,
+            division,
+            identity_received,
+            fee_received,
+            paused,
+            extended,
+            part3_day_after,
+            json,
+        } => due::run(due::Request {
+            rule,
+            from,
+            division,
+            identity_received,
+            fee_received,
+            paused,
+            extended,
+            part3_day_after,
+            json,
+        }),
         Command::Bench {
             events,
             concurrency,
