@@ -3,6 +3,7 @@
 //! need (Europe/London dates, calendar months).
 
 use crate::refusal::Refusal;
+use deadlines::Day;
 use ledger::timestamp::{self, Micros};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -99,65 +100,27 @@ pub fn type_name<F: Serialize>(fact: &F) -> String {
     }
 }
 
-/// The offset of Europe/London from UTC at an instant: one hour from 01:00 UTC on the
-/// last Sunday of March to 01:00 UTC on the last Sunday of October (the rule since 1996).
-fn london_offset_micros(at: Micros) -> Micros {
-    let days = at.div_euclid(86_400_000_000);
-    let (y, _, _) = timestamp::civil_from_days(days);
-    let last_sunday = |month: i64| {
-        let last = timestamp::days_from_civil(y, month, 31);
-        // 1970-01-01 was a Thursday: weekday 0 = Monday.
-        let weekday = (last + 3).rem_euclid(7);
-        last - (weekday + 1) % 7
-    };
-    let hour = 3_600_000_000;
-    let start = last_sunday(3) * 86_400_000_000 + hour;
-    let end = last_sunday(10) * 86_400_000_000 + hour;
-    if (start..end).contains(&at) {
-        hour
-    } else {
-        0
-    }
-}
-
 /// The Europe/London calendar date of an instant, as days since 1970-01-01.
 pub fn london_day(at: Micros) -> i64 {
-    (at + london_offset_micros(at)).div_euclid(86_400_000_000)
+    deadlines::london::day(at).0
 }
 
 /// The same day number one calendar month on, clamped to the month's end (31 Jan →
 /// 28 or 29 Feb), as the ICO counts a month for rights requests.
 pub fn add_one_month(day: i64) -> i64 {
-    let (y, m, d) = timestamp::civil_from_days(day);
-    let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    timestamp::days_from_civil(y, m, d.min(timestamp::days_in_month(y, m)))
+    Day(day).plus_months(1).0
 }
 
 /// Parses a `YYYY-MM-DD` date to days since 1970-01-01.
 pub fn parse_day(field: &str, text: &str) -> Result<i64, Refusal> {
-    let bad = || Refusal::invalid(field, format!("{text:?} is not a date (YYYY-MM-DD)"));
-    let parts: Vec<&str> = text.split('-').collect();
-    let [y, m, d] = parts[..] else {
-        return Err(bad());
-    };
-    let num = |s: &str, len: usize| {
-        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<i64>().ok())
-            .flatten()
-    };
-    let (Some(y), Some(m), Some(d)) = (num(y, 4), num(m, 2), num(d, 2)) else {
-        return Err(bad());
-    };
-    if !(1..=12).contains(&m) || d < 1 || d > timestamp::days_in_month(y, m) {
-        return Err(bad());
-    }
-    Ok(timestamp::days_from_civil(y, m, d))
+    Day::parse(text)
+        .map(|d| d.0)
+        .ok_or_else(|| Refusal::invalid(field, format!("{text:?} is not a date (YYYY-MM-DD)")))
 }
 
 /// `YYYY-MM-DD` of a day number.
 pub fn format_day(day: i64) -> String {
-    let (y, m, d) = timestamp::civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
+    Day(day).to_string()
 }
 
 #[cfg(test)]

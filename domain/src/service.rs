@@ -359,15 +359,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
         stream: &str,
         position: Option<StreamPosition>,
     ) -> Result<Loaded<A>, SubmitError> {
-        let stored = match position {
-            None => Vec::new(),
-            Some(p) => self
-                .ledger
-                .store()
-                .stream_entries(self.ledger.chain_id(), p.id)
-                .await
-                .map_err(AppendError::from)?,
-        };
+        let stored = self.ledger.read_stream_at(position).await?;
         let mut state = A::default();
         let mut entries = Vec::with_capacity(stored.len());
         for stored in stored {

@@ -335,7 +335,17 @@ impl<S: LedgerStore + Clone> Ledger<S> {
     /// alone needs them, and keeps them in memory), so the sequencer is asked for the
     /// stream's id, and the entries are read by it.
     pub async fn read_stream(&self, stream: &str) -> Result<Vec<StoredEntry>, AppendError> {
-        let Some(position) = self.stream_position(stream).await? else {
+        let position = self.stream_position(stream).await?;
+        self.read_stream_at(position).await
+    }
+
+    /// [`Ledger::read_stream`] of a stream already located (by
+    /// [`Ledger::stream_positions`]); `None` is a stream with no entries.
+    pub async fn read_stream_at(
+        &self,
+        position: Option<StreamPosition>,
+    ) -> Result<Vec<StoredEntry>, AppendError> {
+        let Some(position) = position else {
             return Ok(Vec::new());
         };
         Ok(self

@@ -478,11 +478,7 @@ impl Builder {
         for p in unit {
             let s = p.request.submission.submission();
             streams_before.push((s.stream.clone(), known.streams.get(&s.stream).copied()));
-            let digest = u128::from_le_bytes(idempotency_digest(&s.author, &s.idempotency_key));
-            if !known.keys.contains_key(&digest) {
-                new_digests.push(digest);
-            }
-            self.add(shared, head, known, committing, p).await;
+            new_digests.extend(self.add(shared, head, known, committing, p).await);
         }
         let (outcomes, entries, nodes, changed_keys, redactions) = marks;
         let Some(refused) = self.outcomes[outcomes..]
@@ -516,7 +512,8 @@ impl Builder {
     }
 
     /// Decides one submission's fate on top of `head` (which already includes the batch
-    /// being committed, `committing`), and moves `head` and `known` on.
+    /// being committed, `committing`), and moves `head` and `known` on. Returns the
+    /// idempotency digest it added to `known`, if it added one.
     async fn add<S: LedgerStore>(
         &mut self,
         shared: &Shared<S>,
@@ -524,7 +521,7 @@ impl Builder {
         known: &mut Known,
         committing: Option<&Batch>,
         p: Pending,
-    ) {
+    ) -> Option<u128> {
         let s = p.request.submission.submission();
         let digest_bytes = idempotency_digest(&s.author, &s.idempotency_key);
         let digest = u128::from_le_bytes(digest_bytes);
@@ -552,11 +549,17 @@ impl Builder {
                 &mut self.redactions,
             ),
         };
-        if let Outcome::New(i) = outcome {
-            known.keys.insert(digest, self.entries[i].seq);
-        }
+        let added = match outcome {
+            Outcome::New(i) => known
+                .keys
+                .insert(digest, self.entries[i].seq)
+                .is_none()
+                .then_some(digest),
+            _ => None,
+        };
         self.outcomes.push(outcome);
         self.pending.push(p);
+        added
     }
 
     /// The first use of (author, key), whose digest was first seen at `seq`: in this
