@@ -17,6 +17,7 @@ pub mod breach;
 pub mod case;
 pub mod consent;
 pub mod demo;
+pub mod event;
 pub mod partnership;
 pub mod pseudonym;
 pub mod recorded;

@@ -587,7 +587,7 @@ fn parse<T: serde::de::DeserializeOwned>(command: Value) -> Result<T, Refusal> {
 
 /// The event as the aggregate reads it: the payload, its type, and the narrative
 /// fields back from the content (absent once redacted).
-fn event_value(submission: &Submission, content: Option<&Content>) -> Value {
+pub(crate) fn event_value(submission: &Submission, content: Option<&Content>) -> Value {
     let mut fields = match &submission.payload {
         Value::Object(map) => map.clone(),
         _ => Map::new(),

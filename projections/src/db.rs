@@ -1,0 +1,693 @@
+//! The views' database: SQLite (`views.db` in the data directory, beside the ledger's
+//! file, so the ledger's writer never waits on a view) or PostgreSQL (schema `views` of
+//! the ledger's database). One set of SQL serves both through sqlx's `Any` driver;
+//! placeholders are written `?` and numbered for PostgreSQL.
+//!
+//! Each view has two tables: `view_NAME` (a row per tracked thing, with the columns it is
+//! queried by and its body as JSON) and `view_NAME_parties` (who may see it). A rebuild
+//! writes `view_NAME__shadow` and its parties table, then swaps them in.
+
+use crate::view::{Columns, StoredRow};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("views database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("views database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("views database: {0}")]
+    Corrupt(String),
+    /// Another process moved the projection on first (two runners on one database).
+    #[error("projection {0} was advanced by another process meanwhile")]
+    Raced(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a projection stands (one row of `view_checkpoints`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub next_seq: u64,
+    pub last_hash: String,
+    pub version: u32,
+    pub settings: String,
+    pub updated_at: String,
+    pub last_recorded_at: Option<String>,
+    pub stopped: Option<String>,
+}
+
+/// Which rows to load.
+pub enum Select<'a> {
+    Keys(&'a [String]),
+    /// Streams' rows and their `STREAM#…` rows.
+    Streams(&'a [String]),
+    All,
+}
+
+/// A query on one view.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only rows this partner is party to.
+    pub party: Option<String>,
+    /// Only rows this partner must act on.
+    pub partner: Option<String>,
+    pub status: Option<String>,
+    pub subject: Option<String>,
+    /// Only rows with a due date (or instant) up to this text, inclusive.
+    pub due_by: Option<String>,
+    /// Only rows with a due date.
+    pub with_due: bool,
+    /// Cursor: only keys after this one.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ViewDb {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+const ROW_COLUMNS: &str = "key, partner, status, due, subject, body";
+
+/// Rows per multi-row statement: 7 parameters each, well under SQLite's limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+impl ViewDb {
+    /// Opens (creating) `path` as the SQLite views database.
+    pub async fn sqlite(path: &Path) -> Result<ViewDb, DbError> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", url_path(path));
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Views are rebuilt from the log, and rows and checkpoint commit
+                    // together, so NORMAL (durable at the next checkpoint of the WAL,
+                    // never torn) is enough here; the ledger's own file keeps FULL.
+                    conn.execute(
+                        "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL; \
+                         PRAGMA journal_mode = WAL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let db = ViewDb {
+            pool,
+            dialect: Dialect::Sqlite,
+        };
+        crate::migrations::sqlite().run(&db.pool).await?;
+        Ok(db)
+    }
+
+    /// Opens schema `views` of the PostgreSQL database at `url` (the ledger's).
+    pub async fn postgres(url: &str) -> Result<ViewDb, DbError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET search_path TO views").await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        sqlx::query("CREATE SCHEMA IF NOT EXISTS views")
+            .execute(&pool)
+            .await?;
+        let db = ViewDb {
+            pool,
+            dialect: Dialect::Postgres,
+        };
+        crate::migrations::postgres().run(&db.pool).await?;
+        Ok(db)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// `sql` with its `?` placeholders numbered for PostgreSQL.
+    fn sql(&self, sql: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => sql.to_string(),
+            Dialect::Postgres => {
+                let mut out = String::with_capacity(sql.len() + 16);
+                let mut n = 0;
+                for c in sql.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Creates a view's tables if they do not exist; `indexed` adds the query indexes
+    /// (a shadow gets them only when it is swapped in, which loads it faster).
+    pub async fn create_tables(&self, table: &str, indexed: bool) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for statement in table_ddl(table, indexed) {
+            tx.execute(statement.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn drop_tables(&self, table: &str) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        tx.execute(format!("DROP TABLE IF EXISTS {table}").as_str())
+            .await?;
+        tx.execute(format!("DROP TABLE IF EXISTS {table}_parties").as_str())
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn checkpoints(&self, chain_id: i64) -> Result<HashMap<String, Checkpoint>, DbError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT projection, next_seq, last_hash, version, settings, updated_at, \
+             last_recorded_at, stopped FROM view_checkpoints WHERE chain_id = ?",
+        ))
+        .bind(chain_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let name: String = row.try_get(0)?;
+            let next_seq: i64 = row.try_get(1)?;
+            let version: i64 = row.try_get(3)?;
+            out.insert(
+                name,
+                Checkpoint {
+                    next_seq: u64::try_from(next_seq)
+                        .map_err(|_| DbError::Corrupt(format!("next_seq {next_seq}")))?,
+                    last_hash: row.try_get(2)?,
+                    version: u32::try_from(version)
+                        .map_err(|_| DbError::Corrupt(format!("version {version}")))?,
+                    settings: row.try_get(4)?,
+                    updated_at: row.try_get(5)?,
+                    last_recorded_at: row.try_get(6)?,
+                    stopped: row.try_get(7)?,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Sets a projection's checkpoint outright (a new or emptied view).
+    pub async fn reset_checkpoint(
+        &self,
+        chain_id: i64,
+        projection: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&self.sql(
+            "DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?",
+        ))
+        .bind(chain_id)
+        .bind(projection)
+        .execute(&mut *tx)
+        .await?;
+        self.insert_checkpoint(&mut tx, chain_id, projection, checkpoint)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_checkpoint(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        chain_id: i64,
+        projection: &str,
+        c: &Checkpoint,
+    ) -> Result<(), DbError> {
+        sqlx::query(&self.sql(
+            "INSERT INTO view_checkpoints (chain_id, projection, next_seq, last_hash, version, \
+             settings, updated_at, last_recorded_at, stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(chain_id)
+        .bind(projection)
+        .bind(c.next_seq as i64)
+        .bind(c.last_hash.clone())
+        .bind(i64::from(c.version))
+        .bind(c.settings.clone())
+        .bind(c.updated_at.clone())
+        .bind(c.last_recorded_at.clone())
+        .bind(c.stopped.clone())
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records why a projection stopped (shown by its status until a rebuild).
+    pub async fn mark_stopped(
+        &self,
+        chain_id: i64,
+        projection: &str,
+        why: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query(&self.sql(
+            "UPDATE view_checkpoints SET stopped = ? WHERE chain_id = ? AND projection = ?",
+        ))
+        .bind(why)
+        .bind(chain_id)
+        .bind(projection)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The stored bodies of these rows of `table`.
+    pub async fn load(
+        &self,
+        table: &str,
+        chain_id: i64,
+        select: Select<'_>,
+    ) -> Result<Vec<(String, String)>, DbError> {
+        let mut out = Vec::new();
+        match select {
+            Select::All => {
+                let rows = sqlx::query(&self.sql(&format!(
+                    "SELECT key, body FROM {table} WHERE chain_id = ?"
+                )))
+                .bind(chain_id)
+                .fetch_all(&self.pool)
+                .await?;
+                for row in rows {
+                    out.push((row.try_get(0)?, row.try_get(1)?));
+                }
+            }
+            Select::Streams(streams) => {
+                for stream in streams {
+                    // '$' follows '#' in every collation used here, so the range holds
+                    // exactly the keys that start with "STREAM#".
+                    let sql = self.sql(&format!(
+                        "SELECT key, body FROM {table} WHERE chain_id = ? AND \
+                         (key = ? OR (key > ? AND key < ?))"
+                    ));
+                    let rows = sqlx::query(&sql)
+                        .bind(chain_id)
+                        .bind(stream.clone())
+                        .bind(format!("{stream}#"))
+                        .bind(format!("{stream}$"))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for row in rows {
+                        out.push((row.try_get(0)?, row.try_get(1)?));
+                    }
+                }
+            }
+            Select::Keys(keys) => {
+                for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                    let marks = vec!["?"; chunk.len()].join(", ");
+                    let sql = self.sql(&format!(
+                        "SELECT key, body FROM {table} WHERE chain_id = ? AND key IN ({marks})"
+                    ));
+                    let mut query = sqlx::query(&sql).bind(chain_id);
+                    for key in chunk {
+                        query = query.bind(key.clone());
+                    }
+                    for row in query.fetch_all(&self.pool).await? {
+                        out.push((row.try_get(0)?, row.try_get(1)?));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes one batch: each view's changed rows and its checkpoint, in one transaction.
+    /// A checkpoint is moved only from where this runner found it (`from`); if another
+    /// process moved it meanwhile, nothing is written.
+    pub async fn commit(
+        &self,
+        chain_id: i64,
+        writes: &[ViewWrite<'_>],
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            self.upsert_rows(&mut tx, write.table, chain_id, &write.rows)
+                .await?;
+            let c = &write.checkpoint;
+            let moved = sqlx::query(&self.sql(
+                "UPDATE view_checkpoints SET next_seq = ?, last_hash = ?, updated_at = ?, \
+                 last_recorded_at = ? WHERE chain_id = ? AND projection = ? AND next_seq = ?",
+            ))
+            .bind(c.next_seq as i64)
+            .bind(c.last_hash.clone())
+            .bind(c.updated_at.clone())
+            .bind(c.last_recorded_at.clone())
+            .bind(chain_id)
+            .bind(write.projection.to_string())
+            .bind(write.from as i64)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(DbError::Raced(write.projection.to_string()));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upsert_rows(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        table: &str,
+        chain_id: i64,
+        rows: &[StoredRow],
+    ) -> Result<(), DbError> {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let marks = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = self.sql(&format!(
+                "INSERT INTO {table} (chain_id, {ROW_COLUMNS}) VALUES {marks} \
+                 ON CONFLICT (chain_id, key) DO UPDATE SET partner = excluded.partner, \
+                 status = excluded.status, due = excluded.due, subject = excluded.subject, \
+                 body = excluded.body"
+            ));
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                let c = &row.columns;
+                query = query
+                    .bind(chain_id)
+                    .bind(row.key.clone())
+                    .bind(c.partner.clone())
+                    .bind(c.status.clone())
+                    .bind(c.due.clone())
+                    .bind(c.subject.clone())
+                    .bind(row.body.clone());
+            }
+            query.execute(&mut *tx).await?;
+            let parties: Vec<(&str, &str)> = chunk
+                .iter()
+                .flat_map(|r| {
+                    r.columns
+                        .parties
+                        .iter()
+                        .map(move |p| (r.key.as_str(), p.as_str()))
+                })
+                .collect();
+            for part in parties.chunks(ROWS_PER_STATEMENT) {
+                let marks = vec!["(?, ?, ?)"; part.len()].join(", ");
+                let sql = self.sql(&format!(
+                    "INSERT INTO {table}_parties (chain_id, key, partner) VALUES {marks} \
+                     ON CONFLICT DO NOTHING"
+                ));
+                let mut query = sqlx::query(&sql);
+                for (key, partner) in part {
+                    query = query
+                        .bind(chain_id)
+                        .bind(key.to_string())
+                        .bind(partner.to_string());
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces `live` with `shadow` in one transaction: the shadow's tables take the
+    /// live names (and their indexes), its checkpoint becomes the live one. Readers see
+    /// the old view until the commit and the new one after.
+    pub async fn swap(&self, chain_id: i64, live: &Names, shadow: &Names) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for suffix in ["", "_parties"] {
+            let (l, s) = (
+                format!("{}{suffix}", live.table),
+                format!("{}{suffix}", shadow.table),
+            );
+            tx.execute(format!("DROP TABLE IF EXISTS {l}").as_str())
+                .await?;
+            tx.execute(format!("ALTER TABLE {s} RENAME TO {l}").as_str())
+                .await?;
+            if self.dialect == Dialect::Postgres {
+                // PostgreSQL keeps a renamed table's constraint (and index) names.
+                tx.execute(format!("ALTER INDEX {s}_pk RENAME TO {l}_pk").as_str())
+                    .await?;
+            }
+        }
+        for statement in index_ddl(&live.table) {
+            tx.execute(statement.as_str()).await?;
+        }
+        sqlx::query(&self.sql(
+            "DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?",
+        ))
+        .bind(chain_id)
+        .bind(live.projection.clone())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&self.sql(
+            "UPDATE view_checkpoints SET projection = ? WHERE chain_id = ? AND projection = ?",
+        ))
+        .bind(live.projection.clone())
+        .bind(chain_id)
+        .bind(shadow.projection.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn forget_checkpoint(&self, chain_id: i64, projection: &str) -> Result<(), DbError> {
+        sqlx::query(&self.sql(
+            "DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?",
+        ))
+        .bind(chain_id)
+        .bind(projection)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every row and party of a view as text lines, in key order: two views are the same
+    /// exactly when their dumps are.
+    pub async fn dump(&self, table: &str, chain_id: i64) -> Result<Vec<String>, DbError> {
+        let mut out = Vec::new();
+        let rows = sqlx::query(&self.sql(&format!(
+            "SELECT {ROW_COLUMNS} FROM {table} WHERE chain_id = ? ORDER BY key"
+        )))
+        .bind(chain_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let (key, columns, body) = read_row(&row)?;
+            out.push(format!(
+                "{key}\t{:?}\t{}\t{:?}\t{:?}\t{body}",
+                columns.partner, columns.status, columns.due, columns.subject
+            ));
+        }
+        let parties = sqlx::query(&self.sql(&format!(
+            "SELECT key, partner FROM {table}_parties WHERE chain_id = ? ORDER BY key, partner"
+        )))
+        .bind(chain_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in parties {
+            let key: String = row.try_get(0)?;
+            let partner: String = row.try_get(1)?;
+            out.push(format!("party\t{key}\t{partner}"));
+        }
+        Ok(out)
+    }
+
+    /// Rows of a view matching `filter`, in key order, with their parties.
+    pub async fn list(
+        &self,
+        table: &str,
+        chain_id: i64,
+        filter: &Filter,
+    ) -> Result<Vec<StoredRow>, DbError> {
+        let mut sql = format!("SELECT {ROW_COLUMNS} FROM {table} WHERE chain_id = ?");
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(party) = &filter.party {
+            sql.push_str(&format!(
+                " AND key IN (SELECT key FROM {table}_parties WHERE chain_id = ? AND partner = ?)"
+            ));
+            binds.push(party.clone());
+        }
+        for (column, value) in [
+            ("partner", &filter.partner),
+            ("status", &filter.status),
+            ("subject", &filter.subject),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                binds.push(value.clone());
+            }
+        }
+        if let Some(due_by) = &filter.due_by {
+            sql.push_str(" AND due <= ?");
+            binds.push(due_by.clone());
+        }
+        if filter.with_due {
+            sql.push_str(" AND due IS NOT NULL");
+        }
+        if let Some(after) = &filter.after {
+            sql.push_str(" AND key > ?");
+            binds.push(after.clone());
+        }
+        sql.push_str(&format!(" ORDER BY key LIMIT {}", filter.limit.max(1)));
+        let sql = self.sql(&sql);
+        let mut query = sqlx::query(&sql).bind(chain_id);
+        for (i, value) in binds.into_iter().enumerate() {
+            // The party sub-query binds the chain again before the partner.
+            if i == 0 && filter.party.is_some() {
+                query = query.bind(chain_id);
+            }
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (key, columns, body) = read_row(row)?;
+            out.push(StoredRow { key, columns, body });
+        }
+        self.fill_parties(table, chain_id, &mut out).await?;
+        Ok(out)
+    }
+
+    async fn fill_parties(
+        &self,
+        table: &str,
+        chain_id: i64,
+        rows: &mut [StoredRow],
+    ) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+        let mut parties: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = self.sql(&format!(
+                "SELECT key, partner FROM {table}_parties WHERE chain_id = ? AND key IN ({marks})"
+            ));
+            let mut query = sqlx::query(&sql).bind(chain_id);
+            for key in chunk {
+                query = query.bind(key.clone());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let key: String = row.try_get(0)?;
+                parties.entry(key).or_default().insert(row.try_get(1)?);
+            }
+        }
+        for row in rows {
+            row.columns.parties = parties.remove(&row.key).unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+/// One view's share of a batch.
+pub struct ViewWrite<'a> {
+    pub projection: &'a str,
+    pub table: &'a str,
+    pub rows: Vec<StoredRow>,
+    /// Where the checkpoint stood when the batch was read.
+    pub from: u64,
+    pub checkpoint: Checkpoint,
+}
+
+/// A view's table and checkpoint names (live or shadow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub projection: String,
+    pub table: String,
+}
+
+impl Names {
+    pub fn live(view: &str) -> Names {
+        Names {
+            projection: view.to_string(),
+            table: format!("view_{view}"),
+        }
+    }
+    pub fn shadow(view: &str) -> Names {
+        Names {
+            projection: format!("{view}__shadow"),
+            table: format!("view_{view}__shadow"),
+        }
+    }
+}
+
+fn read_row(row: &AnyRow) -> Result<(String, Columns, String), DbError> {
+    Ok((
+        row.try_get(0)?,
+        Columns {
+            partner: row.try_get(1)?,
+            status: row.try_get(2)?,
+            due: row.try_get(3)?,
+            subject: row.try_get(4)?,
+            parties: BTreeSet::new(),
+        },
+        row.try_get(5)?,
+    ))
+}
+
+/// The tables of one view (names come from the code's view list, never from input).
+fn table_ddl(table: &str, indexed: bool) -> Vec<String> {
+    let mut ddl = vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} (chain_id BIGINT NOT NULL, key TEXT NOT NULL, \
+             partner TEXT, status TEXT NOT NULL, due TEXT, subject TEXT, body TEXT NOT NULL, \
+             CONSTRAINT {table}_pk PRIMARY KEY (chain_id, key))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table}_parties (chain_id BIGINT NOT NULL, \
+             key TEXT NOT NULL, partner TEXT NOT NULL, \
+             CONSTRAINT {table}_parties_pk PRIMARY KEY (chain_id, key, partner))"
+        ),
+    ];
+    if indexed {
+        ddl.extend(index_ddl(table));
+    }
+    ddl
+}
+
+/// The query indexes: by status and due date, by the partner who must act, by subject,
+/// and parties by partner (need-to-know filtering).
+fn index_ddl(table: &str) -> Vec<String> {
+    vec![
+        format!("CREATE INDEX IF NOT EXISTS {table}_by_due ON {table} (chain_id, status, due)"),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {table}_by_partner ON {table} (chain_id, partner, due)"
+        ),
+        format!("CREATE INDEX IF NOT EXISTS {table}_by_subject ON {table} (chain_id, subject)"),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {table}_parties_by_partner ON {table}_parties \
+             (chain_id, partner, key)"
+        ),
+    ]
+}
+
+/// A filesystem path as the path part of a `sqlite://` URL.
+fn url_path(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

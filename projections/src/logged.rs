@@ -1,0 +1,101 @@
+//! A log entry as the projections read it: where it sits in the log, who wrote it, and
+//! the domain event it records (payload only; see [`domain::event`]).
+//!
+//! Decoding also checks the entry against the one before it: its sequence number must
+//! be the next one and its `prev` the previous entry's hash. A projection that finds
+//! otherwise stops; it never skips ahead (DESIGN §2, "Mechanics").
+
+use domain::event::DomainEvent;
+use ledger::entry::Entry;
+use ledger::hash::Hash;
+use ledger::store::StoredEntry;
+
+/// One decoded entry.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub seq: u64,
+    /// When the ledger recorded it (RFC 3339, UTC).
+    pub recorded_at: String,
+    /// The partner whose key signed it.
+    pub author: String,
+    pub stream: String,
+    /// Whether it was written with redactable content (still held or since redacted).
+    pub has_content: bool,
+    /// The domain event, or `None` for the ledger's own entries.
+    pub event: Option<DomainEvent>,
+}
+
+impl Logged {
+    /// The stream's id: `B-17` of `breach/B-17`.
+    pub fn stream_id(&self) -> &str {
+        self.stream
+            .split_once('/')
+            .map_or(self.stream.as_str(), |(_, id)| id)
+    }
+}
+
+/// Why the log cannot be read past an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Break {
+    #[error("entry {found} follows entry {previous}: entries {expected} to {gap_end} are missing")]
+    Gap {
+        previous: i64,
+        expected: u64,
+        found: u64,
+        gap_end: u64,
+    },
+    #[error("entry {seq} names {named} as its predecessor's hash, but entry {before} hashes to {actual}")]
+    HashMismatch {
+        seq: u64,
+        before: i64,
+        named: String,
+        actual: String,
+    },
+    #[error("entry {seq} cannot be read: {why}")]
+    Unreadable { seq: u64, why: String },
+}
+
+/// Decodes `stored`, which must be entry `expected` and follow an entry hashing to
+/// `prev`. Returns the entry and its own hash (the next entry's `prev`).
+pub fn decode(stored: &StoredEntry, expected: u64, prev: &Hash) -> Result<(Logged, Hash), Break> {
+    if stored.seq != expected {
+        return Err(Break::Gap {
+            previous: expected as i64 - 1,
+            expected,
+            found: stored.seq,
+            gap_end: stored.seq.saturating_sub(1),
+        });
+    }
+    let unreadable = |why: String| Break::Unreadable {
+        seq: stored.seq,
+        why,
+    };
+    let entry: Entry = serde_json::from_slice(&stored.bytes).map_err(|e| unreadable(e.to_string()))?;
+    if entry.seq != stored.seq {
+        return Err(unreadable(format!(
+            "it is stored as entry {} but says it is entry {}",
+            stored.seq, entry.seq
+        )));
+    }
+    if Hash::from_hex(&entry.prev).as_ref() != Some(prev) {
+        return Err(Break::HashMismatch {
+            seq: stored.seq,
+            before: stored.seq as i64 - 1,
+            named: entry.prev,
+            actual: prev.to_hex(),
+        });
+    }
+    let event = domain::event::decode(&entry.submission).map_err(unreadable)?;
+    let submission = entry.submission;
+    Ok((
+        Logged {
+            seq: stored.seq,
+            recorded_at: entry.recorded_at,
+            author: submission.author,
+            stream: submission.stream,
+            has_content: submission.content_commitment.is_some(),
+            event,
+        },
+        Hash::of(&stored.bytes),
+    ))
+}

@@ -1,0 +1,193 @@
+//! What a view is: a table of rows, one per thing people track (a breach, a notice, a
+//! disclosure), each with the partner who must act, a status, a due date and the
+//! partners party to it, and a typed body. A view folds events into rows; the runner
+//! loads the rows a batch of events touches, applies the events in log order and writes
+//! back what changed, with the view's checkpoint, in one transaction.
+
+use crate::logged::Logged;
+use crate::settings::Settings;
+use deadlines::Calendar;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+
+/// Which rows an event may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touch {
+    Nothing,
+    Keys(Vec<String>),
+    /// The stream's own row (key = the stream) and every row about something within it
+    /// (keys `STREAM#…`).
+    Stream(String),
+    /// Every row of the view (partnership-wide facts such as a suspension).
+    All,
+}
+
+/// The columns a view is queried by, taken from a row.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Columns {
+    /// The partner who must act next (who owns the deadline), if anyone.
+    pub partner: Option<String>,
+    pub status: String,
+    /// `YYYY-MM-DD`, or an RFC 3339 UTC instant (breaches), while something is owed.
+    pub due: Option<String>,
+    /// The subject pseudonym the row is about, where it is about one.
+    pub subject: Option<String>,
+    /// Every partner party to the row (need-to-know); parties are only ever added.
+    pub parties: BTreeSet<String>,
+}
+
+/// What rules and calendars a view computes with.
+pub struct Context<'a> {
+    pub settings: &'a Settings,
+    pub calendar: &'static Calendar,
+}
+
+/// The rows a batch works on, by key.
+pub struct Rows<R> {
+    rows: HashMap<String, (R, bool)>,
+}
+
+impl<R> Rows<R> {
+    pub fn get(&self, key: &str) -> Option<&R> {
+        self.rows.get(key).map(|(row, _)| row)
+    }
+
+    /// The row, marked changed.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut R> {
+        self.rows.get_mut(key).map(|(row, dirty)| {
+            *dirty = true;
+            row
+        })
+    }
+
+    /// The row, or an error naming the event that expected it: the domain only records
+    /// an event about something it recorded before, so a missing row means a broken view.
+    pub fn expect_mut(&mut self, key: &str, event: &Logged) -> Result<&mut R, String> {
+        let seq = event.seq;
+        self.get_mut(key)
+            .ok_or_else(|| format!("entry {seq} refers to {key:?}, which this view never saw"))
+    }
+
+    pub fn insert(&mut self, key: String, row: R) {
+        self.rows.insert(key, (row, true));
+    }
+
+    /// Every loaded row, unchanged.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &R)> {
+        self.rows.iter().map(|(k, (row, _))| (k, row))
+    }
+
+    /// Every loaded row (all of the view's rows after [`Touch::All`]), marked changed.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = (&String, &mut R)> {
+        self.rows.iter_mut().map(|(k, (row, dirty))| {
+            *dirty = true;
+            (k, row)
+        })
+    }
+}
+
+/// One view: its table, how events change its rows, and its columns.
+pub trait View: Send + Sync + 'static {
+    /// The table's name (`view_` + this) and the name `rebuild` takes.
+    const NAME: &'static str;
+    /// Bumped when the view's logic changes: the stored rows are then rebuilt.
+    const VERSION: u32;
+    type Row: Serialize + DeserializeOwned + Send;
+
+    fn touches(event: &Logged) -> Touch;
+    fn apply(ctx: &Context<'_>, event: &Logged, rows: &mut Rows<Self::Row>) -> Result<(), String>;
+    fn columns(row: &Self::Row) -> Columns;
+}
+
+/// A row as written to (and read from) the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    pub key: String,
+    pub columns: Columns,
+    /// The row as JSON.
+    pub body: String,
+}
+
+/// A view with its row type erased, so the runner can hold them all in one list.
+pub trait Projection: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn version(&self) -> u32;
+    fn touches(&self, event: &Logged) -> Touch;
+    /// Applies `events` in order to the `loaded` rows (key → JSON body) and returns the
+    /// rows that changed.
+    fn project(
+        &self,
+        ctx: &Context<'_>,
+        loaded: Vec<(String, String)>,
+        events: &[&Logged],
+    ) -> Result<Vec<StoredRow>, ProjectError>;
+}
+
+/// A view's failure on one entry.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("entry {seq}: {why}")]
+pub struct ProjectError {
+    pub seq: u64,
+    pub why: String,
+}
+
+struct Erased<V>(std::marker::PhantomData<V>);
+
+/// The view `V` as a [`Projection`].
+pub fn projection<V: View>() -> Box<dyn Projection> {
+    Box::new(Erased::<V>(std::marker::PhantomData))
+}
+
+impl<V: View> Projection for Erased<V> {
+    fn name(&self) -> &'static str {
+        V::NAME
+    }
+    fn version(&self) -> u32 {
+        V::VERSION
+    }
+    fn touches(&self, event: &Logged) -> Touch {
+        V::touches(event)
+    }
+    fn project(
+        &self,
+        ctx: &Context<'_>,
+        loaded: Vec<(String, String)>,
+        events: &[&Logged],
+    ) -> Result<Vec<StoredRow>, ProjectError> {
+        let mut rows = Rows {
+            rows: HashMap::with_capacity(loaded.len() + events.len()),
+        };
+        for (key, body) in loaded {
+            let row: V::Row = serde_json::from_str(&body).map_err(|e| ProjectError {
+                seq: events.first().map_or(0, |e| e.seq),
+                why: format!("stored row {key:?} of view {} cannot be read: {e}", V::NAME),
+            })?;
+            rows.rows.insert(key, (row, false));
+        }
+        for event in events {
+            V::apply(ctx, event, &mut rows).map_err(|why| ProjectError {
+                seq: event.seq,
+                why,
+            })?;
+        }
+        let mut changed = Vec::new();
+        for (key, (row, dirty)) in rows.rows {
+            if !dirty {
+                continue;
+            }
+            let body = serde_json::to_string(&row).map_err(|e| ProjectError {
+                seq: events.last().map_or(0, |e| e.seq),
+                why: format!("row {key:?} cannot be written: {e}"),
+            })?;
+            changed.push(StoredRow {
+                columns: V::columns(&row),
+                key,
+                body,
+            });
+        }
+        // Written in key order so that two runs write the same statements.
+        changed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(changed)
+    }
+}
