@@ -220,9 +220,9 @@ impl ViewDb {
         checkpoint: &Checkpoint,
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&self.sql(
-            "DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?",
-        ))
+        sqlx::query(
+            &self.sql("DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?"),
+        )
         .bind(chain_id)
         .bind(projection)
         .execute(&mut *tx)
@@ -265,9 +265,11 @@ impl ViewDb {
         projection: &str,
         why: &str,
     ) -> Result<(), DbError> {
-        sqlx::query(&self.sql(
-            "UPDATE view_checkpoints SET stopped = ? WHERE chain_id = ? AND projection = ?",
-        ))
+        sqlx::query(
+            &self.sql(
+                "UPDATE view_checkpoints SET stopped = ? WHERE chain_id = ? AND projection = ?",
+            ),
+        )
         .bind(why)
         .bind(chain_id)
         .bind(projection)
@@ -286,9 +288,9 @@ impl ViewDb {
         let mut out = Vec::new();
         match select {
             Select::All => {
-                let rows = sqlx::query(&self.sql(&format!(
-                    "SELECT key, body FROM {table} WHERE chain_id = ?"
-                )))
+                let rows = sqlx::query(
+                    &self.sql(&format!("SELECT key, body FROM {table} WHERE chain_id = ?")),
+                )
                 .bind(chain_id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -338,11 +340,7 @@ impl ViewDb {
     /// Writes one batch: each view's changed rows and its checkpoint, in one transaction.
     /// A checkpoint is moved only from where this runner found it (`from`); if another
     /// process moved it meanwhile, nothing is written.
-    pub async fn commit(
-        &self,
-        chain_id: i64,
-        writes: &[ViewWrite<'_>],
-    ) -> Result<(), DbError> {
+    pub async fn commit(&self, chain_id: i64, writes: &[ViewWrite<'_>]) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         for write in writes {
             self.upsert_rows(&mut tx, write.table, chain_id, &write.rows)
@@ -448,9 +446,9 @@ impl ViewDb {
         for statement in index_ddl(&live.table) {
             tx.execute(statement.as_str()).await?;
         }
-        sqlx::query(&self.sql(
-            "DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?",
-        ))
+        sqlx::query(
+            &self.sql("DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?"),
+        )
         .bind(chain_id)
         .bind(live.projection.clone())
         .execute(&mut *tx)
@@ -468,9 +466,9 @@ impl ViewDb {
     }
 
     pub async fn forget_checkpoint(&self, chain_id: i64, projection: &str) -> Result<(), DbError> {
-        sqlx::query(&self.sql(
-            "DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?",
-        ))
+        sqlx::query(
+            &self.sql("DELETE FROM view_checkpoints WHERE chain_id = ? AND projection = ?"),
+        )
         .bind(chain_id)
         .bind(projection)
         .execute(&self.pool)

@@ -70,7 +70,8 @@ pub fn decode(stored: &StoredEntry, expected: u64, prev: &Hash) -> Result<(Logge
         seq: stored.seq,
         why,
     };
-    let entry: Entry = serde_json::from_slice(&stored.bytes).map_err(|e| unreadable(e.to_string()))?;
+    let entry: Entry =
+        serde_json::from_slice(&stored.bytes).map_err(|e| unreadable(e.to_string()))?;
     if entry.seq != stored.seq {
         return Err(unreadable(format!(
             "it is stored as entry {} but says it is entry {}",

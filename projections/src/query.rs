@@ -117,11 +117,19 @@ pub async fn read(
 
 /// What each view's due date asks of the partner, and where the row keeps the deadline.
 const DEADLINES: &[(&str, &str, &str)] = &[
-    ("breaches", "report the breach to the ICO (72 hours)", "deadline"),
+    (
+        "breaches",
+        "report the breach to the ICO (72 hours)",
+        "deadline",
+    ),
     ("sars", "respond to the subject access request", "deadline"),
     ("foi", "respond to the information request", "deadline"),
     ("complaints", "acknowledge the complaint", "deadline"),
-    ("retention", "review the retention of the case's data", "review"),
+    (
+        "retention",
+        "review the retention of the case's data",
+        "review",
+    ),
     ("notices", "answer the notice", "response"),
     ("agreements", "review the agreement", "next_review"),
 ];
@@ -148,7 +156,8 @@ pub async fn deadlines(
             let full = page.len() as u32 >= filter.limit;
             filter.after = page.last().map(|r| r.key.clone());
             for record in page {
-                let (Some(due), Some(seconds_left)) = (record.due.clone(), record.seconds_left) else {
+                let (Some(due), Some(seconds_left)) = (record.due.clone(), record.seconds_left)
+                else {
                     continue;
                 };
                 let deadline = record.row.get(*field).cloned().unwrap_or(Value::Null);
@@ -181,9 +190,7 @@ pub async fn deadlines(
             }
         }
     }
-    out.sort_by(|a, b| {
-        (a.seconds_left, &a.view, &a.key).cmp(&(b.seconds_left, &b.view, &b.key))
-    });
+    out.sort_by(|a, b| (a.seconds_left, &a.view, &a.key).cmp(&(b.seconds_left, &b.view, &b.key)));
     Ok(out)
 }
 
@@ -195,10 +202,19 @@ mod tests {
     fn a_date_ends_at_midnight_london_time() {
         // Winter: 23:59:59 GMT; summer: 22:59:59 UTC.
         let winter = due_end("2025-01-15").unwrap();
-        assert_eq!(timestamp::format_micros(winter), "2025-01-15T23:59:59.999999Z");
+        assert_eq!(
+            timestamp::format_micros(winter),
+            "2025-01-15T23:59:59.999999Z"
+        );
         let summer = due_end("2025-07-15").unwrap();
-        assert_eq!(timestamp::format_micros(summer), "2025-07-15T22:59:59.999999Z");
+        assert_eq!(
+            timestamp::format_micros(summer),
+            "2025-07-15T22:59:59.999999Z"
+        );
         let instant = due_end("2026-03-30T16:30:00Z").unwrap();
-        assert_eq!(timestamp::format_micros(instant), "2026-03-30T16:30:00.000000Z");
+        assert_eq!(
+            timestamp::format_micros(instant),
+            "2026-03-30T16:30:00.000000Z"
+        );
     }
 }

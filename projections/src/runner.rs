@@ -136,7 +136,11 @@ impl<S: LedgerStore> Projector<S> {
             if !checkpoints.contains_key(&names.projection) {
                 projector
                     .db
-                    .reset_checkpoint(projector.chain_id, &names.projection, &projector.start(view.as_ref()))
+                    .reset_checkpoint(
+                        projector.chain_id,
+                        &names.projection,
+                        &projector.start(view.as_ref()),
+                    )
                     .await?;
             }
         }
@@ -165,7 +169,9 @@ impl<S: LedgerStore> Projector<S> {
             .iter()
             .find(|v| v.name() == name)
             .map(|v| v.as_ref())
-            .ok_or_else(|| ProjectionError::UnknownView(name.to_string(), self.view_names().join(", ")))
+            .ok_or_else(|| {
+                ProjectionError::UnknownView(name.to_string(), self.view_names().join(", "))
+            })
     }
 
     /// An empty view's checkpoint.
@@ -257,7 +263,9 @@ impl<S: LedgerStore> Projector<S> {
         }];
         let mut entries = 0;
         loop {
-            let n = self.advance(&target, self.pace.rebuild_batch, false).await?;
+            let n = self
+                .advance(&target, self.pace.rebuild_batch, false)
+                .await?;
             entries += n;
             if n == 0 {
                 break;
@@ -266,7 +274,9 @@ impl<S: LedgerStore> Projector<S> {
         // The last few entries and the swap, with live batches held off.
         let _held = self.gate.lock().await;
         loop {
-            let n = self.advance_locked(&target, self.pace.rebuild_batch).await?;
+            let n = self
+                .advance_locked(&target, self.pace.rebuild_batch)
+                .await?;
             entries += n;
             if n == 0 {
                 break;
@@ -275,7 +285,10 @@ impl<S: LedgerStore> Projector<S> {
         self.db
             .swap(self.chain_id, &Names::live(view.name()), &shadow)
             .await?;
-        let rows = self.db.dump(&Names::live(view.name()).table, self.chain_id).await?;
+        let rows = self
+            .db
+            .dump(&Names::live(view.name()).table, self.chain_id)
+            .await?;
         Ok(Rebuilt {
             view: view.name(),
             entries,
@@ -335,10 +348,18 @@ impl<S: LedgerStore> Projector<S> {
     /// Every row of a live view, as text, in key order (see [`ViewDb::dump`]).
     pub async fn dump(&self, name: &str) -> Result<Vec<String>, ProjectionError> {
         let view = self.view(name)?;
-        Ok(self.db.dump(&Names::live(view.name()).table, self.chain_id).await?)
+        Ok(self
+            .db
+            .dump(&Names::live(view.name()).table, self.chain_id)
+            .await?)
     }
 
-    async fn advance(&self, targets: &[Target<'_>], page: u32, gated: bool) -> Result<u64, ProjectionError> {
+    async fn advance(
+        &self,
+        targets: &[Target<'_>],
+        page: u32,
+        gated: bool,
+    ) -> Result<u64, ProjectionError> {
         if gated {
             let _held = self.gate.lock().await;
             self.advance_locked(targets, page).await
@@ -348,7 +369,11 @@ impl<S: LedgerStore> Projector<S> {
     }
 
     /// Takes one batch of entries into `targets`. Returns how many entries were read.
-    async fn advance_locked(&self, targets: &[Target<'_>], page: u32) -> Result<u64, ProjectionError> {
+    async fn advance_locked(
+        &self,
+        targets: &[Target<'_>],
+        page: u32,
+    ) -> Result<u64, ProjectionError> {
         if targets.is_empty() {
             return Ok(0);
         }
@@ -358,7 +383,9 @@ impl<S: LedgerStore> Projector<S> {
             let c = checkpoints
                 .get(&target.names.projection)
                 .cloned()
-                .ok_or_else(|| DbError::Corrupt(format!("no checkpoint for {}", target.names.projection)))?;
+                .ok_or_else(|| {
+                    DbError::Corrupt(format!("no checkpoint for {}", target.names.projection))
+                })?;
             positions.push(c);
         }
         let from = positions.iter().map(|c| c.next_seq).min().unwrap_or(0);
@@ -372,9 +399,8 @@ impl<S: LedgerStore> Projector<S> {
             .find(|c| c.next_seq == from)
             .map(|c| c.last_hash.clone())
             .unwrap_or_default();
-        let mut prev = Hash::from_hex(&lowest).ok_or_else(|| {
-            DbError::Corrupt(format!("checkpoint hash {lowest:?} is not a hash"))
-        })?;
+        let mut prev = Hash::from_hex(&lowest)
+            .ok_or_else(|| DbError::Corrupt(format!("checkpoint hash {lowest:?} is not a hash")))?;
         let mut decoded: Vec<(Logged, Hash)> = Vec::with_capacity(stored.len());
         let mut broken: Option<(u64, Break)> = None;
         for (i, entry) in stored.iter().enumerate() {
@@ -493,9 +519,16 @@ impl<S: LedgerStore> Projector<S> {
         } else {
             let keys: Vec<String> = keys.into_iter().collect();
             let streams: Vec<String> = streams.into_iter().collect();
-            let mut loaded = self.db.load(table, self.chain_id, Select::Keys(&keys)).await?;
+            let mut loaded = self
+                .db
+                .load(table, self.chain_id, Select::Keys(&keys))
+                .await?;
             if !streams.is_empty() {
-                loaded.extend(self.db.load(table, self.chain_id, Select::Streams(&streams)).await?);
+                loaded.extend(
+                    self.db
+                        .load(table, self.chain_id, Select::Streams(&streams))
+                        .await?,
+                );
             }
             loaded
         };

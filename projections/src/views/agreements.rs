@@ -90,10 +90,11 @@ impl View for Agreements {
             | PartnershipFact::AgreementReviewed { agreement, .. }
             | PartnershipFact::AgreementTerminated { agreement, .. }
             | PartnershipFact::LiaisonOfficerDesignated { agreement, .. }
-            | PartnershipFact::MeetingHeld { agreement, .. } => Touch::Keys(vec![agreement.clone()]),
-            PartnershipFact::PartnerSuspended { .. } | PartnershipFact::PartnerReinstated { .. } => {
-                Touch::All
+            | PartnershipFact::MeetingHeld { agreement, .. } => {
+                Touch::Keys(vec![agreement.clone()])
             }
+            PartnershipFact::PartnerSuspended { .. }
+            | PartnershipFact::PartnerReinstated { .. } => Touch::All,
             _ => Touch::Nothing,
         }
     }
@@ -154,11 +155,14 @@ impl View for Agreements {
                 agreement,
                 signatory,
                 signed_as,
-            } => rows.expect_mut(agreement, event)?.signatories.push(Signatory {
-                partner: signatory.clone(),
-                signed_as: signed_as.clone(),
-                at,
-            }),
+            } => rows
+                .expect_mut(agreement, event)?
+                .signatories
+                .push(Signatory {
+                    partner: signatory.clone(),
+                    signed_as: signed_as.clone(),
+                    at,
+                }),
             PartnershipFact::AgreementReviewed {
                 agreement,
                 next_review_due,

@@ -133,7 +133,8 @@ impl View for Breaches {
         } = &recorded.fact
         {
             let aware = parse_utc(became_aware_at).unwrap_or(0);
-            let deadline = DeadlineRecord::computed(Rule::Breach, &Inputs::new(From::Instant(aware)), ctx);
+            let deadline =
+                DeadlineRecord::computed(Rule::Breach, &Inputs::new(From::Instant(aware)), ctx);
             rows.insert(
                 key.clone(),
                 BreachRow {
@@ -224,7 +225,9 @@ impl View for Breaches {
         Columns {
             partner: Some(row.reported_by.clone()),
             status: status.to_string(),
-            due: (status == "awaiting-report").then(|| row.deadline.due.clone()).flatten(),
+            due: (status == "awaiting-report")
+                .then(|| row.deadline.due.clone())
+                .flatten(),
             subject: None,
             parties,
         }

@@ -103,7 +103,9 @@ impl View for Consents {
         Columns {
             partner: Some(row.recorded_by.clone()),
             status: row.state.clone(),
-            due: (row.state == "live").then(|| row.expires_on.clone()).flatten(),
+            due: (row.state == "live")
+                .then(|| row.expires_on.clone())
+                .flatten(),
             subject: Some(row.subject.clone()),
             parties,
         }

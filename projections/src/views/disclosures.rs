@@ -21,7 +21,9 @@ pub enum RegisterRow {
     Disclosure(DisclosureRow),
     Request(RequestRow),
     /// The view's note of the case's latest sharing decision.
-    CaseIndex { decision: Option<SharingDecision> },
+    CaseIndex {
+        decision: Option<SharingDecision>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,7 +130,10 @@ impl View for Disclosures {
         };
         let at = &recorded.at;
         let pseudonyms = |subjects: &[domain::pseudonym::SubjectRef]| {
-            subjects.iter().map(|s| s.pseudonym.clone()).collect::<Vec<_>>()
+            subjects
+                .iter()
+                .map(|s| s.pseudonym.clone())
+                .collect::<Vec<_>>()
         };
         match &recorded.fact {
             CaseFact::InformationRequested {
@@ -178,7 +183,9 @@ impl View for Disclosures {
                     at: at.clone(),
                     rationale_entry: narrative_entry(event),
                 };
-                if let Some(RegisterRow::Request(request)) = rows.get_mut(&sub_key(event, "request")) {
+                if let Some(RegisterRow::Request(request)) =
+                    rows.get_mut(&sub_key(event, "request"))
+                {
                     request.decision = Some(decision.clone());
                 }
                 rows.insert(
@@ -212,7 +219,10 @@ impl View for Disclosures {
                     _ => None,
                 };
                 if rows.get(&event.stream).is_none() {
-                    rows.insert(event.stream.clone(), RegisterRow::CaseIndex { decision: None });
+                    rows.insert(
+                        event.stream.clone(),
+                        RegisterRow::CaseIndex { decision: None },
+                    );
                 }
                 rows.insert(
                     sub_key(event, &format!("disclosure-{disclosure}")),

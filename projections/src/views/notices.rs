@@ -72,7 +72,9 @@ fn keys(event: &Logged) -> Vec<String> {
             }
             CaseFact::NoticeIssued { notice, .. }
             | CaseFact::NoticeAcknowledged { notice }
-            | CaseFact::NoticeExempted { notice, .. } => vec![sub_key(event, &format!("notice-{notice}"))],
+            | CaseFact::NoticeExempted { notice, .. } => {
+                vec![sub_key(event, &format!("notice-{notice}"))]
+            }
             CaseFact::OnwardSharingRequested { onward, .. } => vec![
                 event.stream.clone(),
                 sub_key(event, &format!("onward-{onward}")),
@@ -159,17 +161,23 @@ impl View for Notices {
         match e {
             DomainEvent::Case(r) => match &r.fact {
                 CaseFact::InformationRequested { holder, .. } => {
-                    rows.insert(first, NoticeRow::CaseIndex {
-                        originator: Some(holder.clone()),
-                    });
+                    rows.insert(
+                        first,
+                        NoticeRow::CaseIndex {
+                            originator: Some(holder.clone()),
+                        },
+                    );
                 }
                 CaseFact::DisclosureMade { .. } => match rows.get_mut(&first) {
                     Some(NoticeRow::CaseIndex { originator }) => {
                         originator.get_or_insert_with(|| actor.clone());
                     }
-                    _ => rows.insert(first, NoticeRow::CaseIndex {
-                        originator: Some(actor.clone()),
-                    }),
+                    _ => rows.insert(
+                        first,
+                        NoticeRow::CaseIndex {
+                            originator: Some(actor.clone()),
+                        },
+                    ),
                 },
                 CaseFact::NoticeIssued {
                     notice,
@@ -187,12 +195,15 @@ impl View for Notices {
                     notice(rows, &first, event)?.settle("exempted", at, event)
                 }
                 CaseFact::OnwardSharingRequested { onward, to, .. } => {
-                    let originator = match rows.get(&first) {
-                        Some(NoticeRow::CaseIndex {
-                            originator: Some(o),
-                        }) => o.clone(),
-                        _ => return Err(format!("onward-sharing request {onward:?} in a case with no originator")),
-                    };
+                    let originator =
+                        match rows.get(&first) {
+                            Some(NoticeRow::CaseIndex {
+                                originator: Some(o),
+                            }) => o.clone(),
+                            _ => return Err(format!(
+                                "onward-sharing request {onward:?} in a case with no originator"
+                            )),
+                        };
                     let mut n = new("onward-sharing-request", onward, &originator, true);
                     n.onward_to = to.clone();
                     rows.insert(key_list[1].clone(), NoticeRow::Notice(n));
@@ -208,13 +219,23 @@ impl View for Notices {
             DomainEvent::Breach(_) => {
                 for (key, partner) in key_list.iter().zip(match &e {
                     DomainEvent::Breach(r) => match &r.fact {
-                        domain::breach::BreachFact::BreachPartnersAlerted { partners } => partners.as_slice(),
+                        domain::breach::BreachFact::BreachPartnersAlerted { partners } => {
+                            partners.as_slice()
+                        }
                         _ => &[],
                     },
                     _ => &[],
                 }) {
                     if rows.get(key).is_none() {
-                        rows.insert(key.clone(), NoticeRow::Notice(new("breach-alert", &format!("alert-{partner}"), partner, false)));
+                        rows.insert(
+                            key.clone(),
+                            NoticeRow::Notice(new(
+                                "breach-alert",
+                                &format!("alert-{partner}"),
+                                partner,
+                                false,
+                            )),
+                        );
                     }
                 }
             }
@@ -222,7 +243,12 @@ impl View for Notices {
                 SarFact::SarPartnerConsulted { partner } => {
                     rows.insert(
                         first,
-                        NoticeRow::Notice(new("sar-consultation", &format!("consult-{partner}"), partner, true)),
+                        NoticeRow::Notice(new(
+                            "sar-consultation",
+                            &format!("consult-{partner}"),
+                            partner,
+                            true,
+                        )),
                     );
                 }
                 SarFact::SarConsultationAnswered { answer, .. } => {

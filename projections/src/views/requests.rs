@@ -159,7 +159,11 @@ impl View for Complaints {
         }
     }
 
-    fn apply(ctx: &Context<'_>, event: &Logged, rows: &mut Rows<ComplaintRow>) -> Result<(), String> {
+    fn apply(
+        ctx: &Context<'_>,
+        event: &Logged,
+        rows: &mut Rows<ComplaintRow>,
+    ) -> Result<(), String> {
         let Some(DomainEvent::Complaint(recorded)) = &event.event else {
             return Ok(());
         };

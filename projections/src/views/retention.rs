@@ -139,7 +139,11 @@ impl View for Retention {
                         review_after_months: *review_after_months,
                     });
                     // The earliest review outstanding stands: older data is reviewed first.
-                    let due = review_due(on, *review_after_months, &format!("disclosure {disclosure}"));
+                    let due = review_due(
+                        on,
+                        *review_after_months,
+                        &format!("disclosure {disclosure}"),
+                    );
                     let earlier = match &row.review {
                         Some(current) => due.due < current.due,
                         None => true,

@@ -78,7 +78,11 @@ impl SarRow {
     /// Works the deadline out again from everything known so far. An open pause is left
     /// out until it closes (the date then moves by its length).
     fn recompute(&mut self, ctx: &Context<'_>) {
-        let rule = if self.part_3 { Rule::SarPart3 } else { Rule::Sar };
+        let rule = if self.part_3 {
+            Rule::SarPart3
+        } else {
+            Rule::Sar
+        };
         let received = Day::parse(&self.received_on).unwrap_or(Day(0));
         let mut inputs = request_inputs(ctx, &self.received_by, received);
         inputs.identity_received = self.identity_verified_on.as_deref().and_then(Day::parse);
@@ -204,8 +208,11 @@ impl View for Sars {
     }
 
     fn columns(row: &SarRow) -> Columns {
-        let mut parties: BTreeSet<String> =
-            row.consultations.iter().map(|c| c.partner.clone()).collect();
+        let mut parties: BTreeSet<String> = row
+            .consultations
+            .iter()
+            .map(|c| c.partner.clone())
+            .collect();
         parties.insert(row.received_by.clone());
         let status = row.status();
         Columns {
