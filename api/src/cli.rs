@@ -98,12 +98,41 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What is due and overdue across the views: breach reports, SARs, FOI and EIR
+    /// requests, complaint acknowledgements, retention reviews, notices, agreement reviews.
+    /// Brings the views up to date first.
+    Deadlines {
+        /// The moment to judge "overdue" at: an RFC 3339 instant, or a date (its start,
+        /// London time). Default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Only what this partner must act on.
+        #[arg(long)]
+        partner: Option<String>,
+        /// One JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a view (or every view) from entry 0 into a shadow table and swap it in.
+    Rebuild {
+        /// breaches | sars | foi | complaints | retention | notices | disclosures |
+        /// consents | agreements; all when absent.
+        view: Option<String>,
+    },
+    /// Where each view stands: entries behind the log, lag, and whether it stopped.
+    Views {
+        #[arg(long)]
+        json: bool,
+    },
     /// Append synthetic partner-signed events through the real pipeline and report throughput.
     Bench {
         #[arg(long, default_value_t = 100_000)]
         events: u64,
         #[arg(long, default_value_t = 64)]
         concurrency: u64,
+        /// Also follow the log with the views while appending, and report their lag.
+        #[arg(long)]
+        follow: bool,
     },
 }
 

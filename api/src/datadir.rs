@@ -9,12 +9,15 @@
 //!   partner-keys/NAME+ID.key  mode 0600, custodial partner keys
 //!   retired-ledger-keys/ID.key  mode 0600, ledger keys replaced by `key rotate-ledger`
 //!   partnership.secret        mode 0600, keys the subject pseudonyms (unless configured)
+//!   views.db                  the views (deadlines, queues, registers), rebuildable from the log
+//!   settings.json             optional: partner divisions, Part 3 SAR start, response days
 //! ```
 
 use anyhow::{bail, Context, Result};
 use domain::pseudonym::PartnershipSecret;
 use ledger::keys::SignerKey;
 use ledger::store::{AnyStore, PostgresStore, SqliteStore};
+use projections::Settings;
 use std::path::{Path, PathBuf};
 
 /// The environment variable that may carry the partnership secret instead of the file.
@@ -79,6 +82,25 @@ impl DataDir {
 
     pub fn sqlite_path(&self) -> PathBuf {
         self.root.join("ledger.db")
+    }
+
+    pub fn views_path(&self) -> PathBuf {
+        self.root.join("views.db")
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.root.join("settings.json")
+    }
+
+    /// The settings deadlines depend on: `settings.json` if present, else the defaults.
+    pub fn settings(&self) -> Result<Settings> {
+        let path = self.settings_path();
+        if !path.exists() {
+            return Ok(Settings::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Settings::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 
     pub fn partner_keys(&self) -> PathBuf {

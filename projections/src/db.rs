@@ -507,6 +507,17 @@ impl ViewDb {
         Ok(out)
     }
 
+    /// How many rows a view has (its bookkeeping rows included).
+    pub async fn count(&self, table: &str, chain_id: i64) -> Result<u64, DbError> {
+        let row =
+            sqlx::query(&self.sql(&format!("SELECT COUNT(*) FROM {table} WHERE chain_id = ?")))
+                .bind(chain_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let n: i64 = row.try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Rows of a view matching `filter`, in key order, with their parties.
     pub async fn list(
         &self,

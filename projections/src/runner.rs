@@ -209,8 +209,12 @@ impl<S: LedgerStore> Projector<S> {
                 }),
             }
         }
-        for name in stale {
-            self.rebuild(name).await?;
+        if !stale.is_empty() {
+            let views: Vec<&dyn Projection> = stale
+                .iter()
+                .map(|n| self.view(n))
+                .collect::<Result<_, _>>()?;
+            self.rebuild_views(&views).await?;
         }
         let mut taken = 0;
         loop {
@@ -249,59 +253,67 @@ impl<S: LedgerStore> Projector<S> {
     /// Rebuilds one view from entry 0 into a shadow table while the live one keeps
     /// serving, then swaps it in.
     pub async fn rebuild(&self, name: &str) -> Result<Rebuilt, ProjectionError> {
-        let started = std::time::Instant::now();
         let view = self.view(name)?;
-        let shadow = Names::shadow(view.name());
-        self.db.drop_tables(&shadow.table).await?;
-        self.db.create_tables(&shadow.table, false).await?;
-        self.db
-            .reset_checkpoint(self.chain_id, &shadow.projection, &self.start(view))
-            .await?;
-        let target = [Target {
-            projection: view,
-            names: shadow.clone(),
-        }];
+        Ok(self.rebuild_views(&[view]).await?.remove(0))
+    }
+
+    /// Rebuilds every view, in one pass over the log.
+    pub async fn rebuild_all(&self) -> Result<Vec<Rebuilt>, ProjectionError> {
+        let views: Vec<&dyn Projection> = self.views.iter().map(|v| v.as_ref()).collect();
+        self.rebuild_views(&views).await
+    }
+
+    /// Builds shadows of `views` from entry 0, reading the log once for all of them,
+    /// then swaps each in. Readers see the old rows until each swap commits.
+    async fn rebuild_views(
+        &self,
+        views: &[&dyn Projection],
+    ) -> Result<Vec<Rebuilt>, ProjectionError> {
+        let started = std::time::Instant::now();
+        let mut targets = Vec::with_capacity(views.len());
+        for view in views {
+            let shadow = Names::shadow(view.name());
+            self.db.drop_tables(&shadow.table).await?;
+            self.db.create_tables(&shadow.table, false).await?;
+            self.db
+                .reset_checkpoint(self.chain_id, &shadow.projection, &self.start(*view))
+                .await?;
+            targets.push(Target {
+                projection: *view,
+                names: shadow,
+            });
+        }
         let mut entries = 0;
         loop {
             let n = self
-                .advance(&target, self.pace.rebuild_batch, false)
+                .advance(&targets, self.pace.rebuild_batch, false)
                 .await?;
             entries += n;
             if n == 0 {
                 break;
             }
         }
-        // The last few entries and the swap, with live batches held off.
+        // The last few entries and the swaps, with live batches held off.
         let _held = self.gate.lock().await;
         loop {
             let n = self
-                .advance_locked(&target, self.pace.rebuild_batch)
+                .advance_locked(&targets, self.pace.rebuild_batch)
                 .await?;
             entries += n;
             if n == 0 {
                 break;
             }
         }
-        self.db
-            .swap(self.chain_id, &Names::live(view.name()), &shadow)
-            .await?;
-        let rows = self
-            .db
-            .dump(&Names::live(view.name()).table, self.chain_id)
-            .await?;
-        Ok(Rebuilt {
-            view: view.name(),
-            entries,
-            rows: rows.iter().filter(|l| !l.starts_with("party\t")).count() as u64,
-            seconds: started.elapsed().as_secs_f64(),
-        })
-    }
-
-    /// Rebuilds every view.
-    pub async fn rebuild_all(&self) -> Result<Vec<Rebuilt>, ProjectionError> {
-        let mut out = Vec::new();
-        for name in self.view_names() {
-            out.push(self.rebuild(name).await?);
+        let mut out = Vec::with_capacity(views.len());
+        for target in &targets {
+            let live = Names::live(target.projection.name());
+            self.db.swap(self.chain_id, &live, &target.names).await?;
+            out.push(Rebuilt {
+                view: target.projection.name(),
+                entries,
+                rows: self.db.count(&live.table, self.chain_id).await?,
+                seconds: started.elapsed().as_secs_f64(),
+            });
         }
         Ok(out)
     }

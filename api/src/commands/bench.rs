@@ -41,6 +41,7 @@ pub async fn run(
     url: Option<&str>,
     events: u64,
     concurrency: u64,
+    follow: bool,
 ) -> Result<ExitCode> {
     if events == 0 || concurrency == 0 {
         bail!("--events and --concurrency must be at least 1");
@@ -61,6 +62,13 @@ pub async fn run(
     ));
     set_up_partnership(&domain, &keys).await?;
     let run_id = format!("{:x}", timestamp::now_micros());
+    // With --follow, the views follow the log while it grows (on the same two cores),
+    // and a sampler records how far behind they are.
+    let follower = if follow {
+        Some(Follower::start(dir, url).await?)
+    } else {
+        None
+    };
 
     let started = Instant::now();
     let mut writers = Vec::new();
@@ -109,7 +117,7 @@ pub async fn run(
     let percentile = |p: f64| {
         latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
     };
-    let figures = json!({
+    let mut figures = json!({
         "store": backend,
         "events": appended,
         "concurrency": concurrency,
@@ -117,6 +125,13 @@ pub async fn run(
         "p50_ms": round2(percentile(0.50)),
         "p99_ms": round2(percentile(0.99)),
     });
+    if let Some(follower) = follower {
+        let lag = follower.finish().await?;
+        figures["views_max_lag_s"] = json!(round2(lag.max_lag));
+        figures["views_p99_lag_s"] = json!(round2(lag.p99_lag));
+        figures["views_max_behind"] = json!(lag.max_behind);
+        figures["views_caught_up_after_s"] = json!(round2(lag.drain));
+    }
     println!("{figures}");
     Ok(ExitCode::SUCCESS)
 }
@@ -280,4 +295,98 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// The views following the log during a bench, and a sampler of their lag.
+struct Follower {
+    projector: Arc<projections::Projector<AnyStore>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    runner: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<Result<(Vec<f64>, u64)>>,
+}
+
+struct Lag {
+    max_lag: f64,
+    p99_lag: f64,
+    max_behind: u64,
+    /// Seconds from the last append to every view being caught up.
+    drain: f64,
+}
+
+/// How often the sampler asks the views where they stand.
+const LAG_SAMPLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Follower {
+    async fn start(dir: &DataDir, url: Option<&str>) -> Result<Follower> {
+        let pace = projections::Pace {
+            poll: std::time::Duration::from_millis(20),
+            ..projections::Pace::default()
+        };
+        let projector = Arc::new(super::views::open_projector(dir, url, pace).await?);
+        // Whatever the log held before this run is taken before the clock starts.
+        projector.catch_up().await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = {
+            let projector = projector.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                projector
+                    .run(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        };
+        let sampler = {
+            let projector = projector.clone();
+            let stopped = stopped.clone();
+            tokio::spawn(async move {
+                let mut lags = Vec::new();
+                let mut max_behind = 0;
+                while !*stopped.borrow() {
+                    let status = projector.status().await?;
+                    lags.push(status.iter().map(|s| s.lag_seconds).fold(0.0, f64::max));
+                    max_behind = max_behind.max(status.iter().map(|s| s.behind).max().unwrap_or(0));
+                    tokio::time::sleep(LAG_SAMPLE).await;
+                }
+                anyhow::Ok((lags, max_behind))
+            })
+        };
+        Ok(Follower {
+            projector,
+            stop,
+            runner,
+            sampler,
+        })
+    }
+
+    async fn finish(self) -> Result<Lag> {
+        let appended = Instant::now();
+        loop {
+            let status = self.projector.status().await?;
+            if let Some(stopped) = status.iter().find_map(|s| s.stopped.clone()) {
+                bail!("a view stopped during the bench: {stopped}");
+            }
+            if status.iter().all(|s| s.behind == 0) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let drain = appended.elapsed().as_secs_f64();
+        let _ = self.stop.send(true);
+        let _ = self.runner.await;
+        let (mut lags, max_behind) = self.sampler.await.context("the lag sampler panicked")??;
+        lags.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            lags.get(((lags.len() as f64 * p).ceil() as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        Ok(Lag {
+            max_lag: at(1.0),
+            p99_lag: at(0.99),
+            max_behind,
+            drain,
+        })
+    }
 }

@@ -8,6 +8,7 @@ mod export;
 mod init;
 mod keys;
 mod verify;
+mod views;
 
 use crate::cli::{Cli, Command};
 use crate::datadir::DataDir;
@@ -57,7 +58,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             events,
             concurrency,
-        } => bench::run(&dir, url, events, concurrency).await,
+            follow,
+        } => bench::run(&dir, url, events, concurrency, follow).await,
+        Command::Deadlines { at, partner, json } => {
+            views::deadlines(&dir, url, at.as_deref(), partner.as_deref(), json).await
+        }
+        Command::Rebuild { view } => views::rebuild(&dir, url, view.as_deref()).await,
+        Command::Views { json } => views::status(&dir, url, json).await,
     }
 }
 

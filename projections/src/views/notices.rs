@@ -195,15 +195,16 @@ impl View for Notices {
                     notice(rows, &first, event)?.settle("exempted", at, event)
                 }
                 CaseFact::OnwardSharingRequested { onward, to, .. } => {
-                    let originator =
-                        match rows.get(&first) {
-                            Some(NoticeRow::CaseIndex {
-                                originator: Some(o),
-                            }) => o.clone(),
-                            _ => return Err(format!(
+                    let originator = match rows.get(&first) {
+                        Some(NoticeRow::CaseIndex {
+                            originator: Some(o),
+                        }) => o.clone(),
+                        _ => {
+                            return Err(format!(
                                 "onward-sharing request {onward:?} in a case with no originator"
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     let mut n = new("onward-sharing-request", onward, &originator, true);
                     n.onward_to = to.clone();
                     rows.insert(key_list[1].clone(), NoticeRow::Notice(n));
