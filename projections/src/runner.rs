@@ -468,8 +468,8 @@ impl<S: LedgerStore> Projector<S> {
                 Err(e) => return Err(e),
             };
             writes.push(ViewWrite {
-                projection: &target.names.projection,
-                table: &target.names.table,
+                projection: target.names.projection.clone(),
+                table: target.names.table.clone(),
                 rows,
                 from: at.next_seq,
                 checkpoint: Checkpoint {
@@ -481,7 +481,7 @@ impl<S: LedgerStore> Projector<S> {
                 },
             });
         }
-        self.db.commit(self.chain_id, &writes).await?;
+        self.db.commit(self.chain_id, writes).await?;
         for (projection, seq, why) in &stops {
             self.stop(projection, *seq, why).await?;
         }

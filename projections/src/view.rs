@@ -107,6 +107,8 @@ pub struct StoredRow {
     pub columns: Columns,
     /// The row as JSON.
     pub body: String,
+    /// Parties the row did not have when it was loaded (what a write must add).
+    pub new_parties: Vec<String>,
 }
 
 /// A view with its row type erased, so the runner can hold them all in one list.
@@ -158,11 +160,13 @@ impl<V: View> Projection for Erased<V> {
         let mut rows = Rows {
             rows: HashMap::with_capacity(loaded.len() + events.len()),
         };
+        let mut had_parties = HashMap::with_capacity(loaded.len());
         for (key, body) in loaded {
             let row: V::Row = serde_json::from_str(&body).map_err(|e| ProjectError {
                 seq: events.first().map_or(0, |e| e.seq),
                 why: format!("stored row {key:?} of view {} cannot be read: {e}", V::NAME),
             })?;
+            had_parties.insert(key.clone(), V::columns(&row).parties);
             rows.rows.insert(key, (row, false));
         }
         for event in events {
@@ -180,10 +184,16 @@ impl<V: View> Projection for Erased<V> {
                 seq: events.last().map_or(0, |e| e.seq),
                 why: format!("row {key:?} cannot be written: {e}"),
             })?;
+            let columns = V::columns(&row);
+            let new_parties = match had_parties.get(&key) {
+                Some(had) => columns.parties.difference(had).cloned().collect(),
+                None => columns.parties.iter().cloned().collect(),
+            };
             changed.push(StoredRow {
-                columns: V::columns(&row),
+                columns,
                 key,
                 body,
+                new_parties,
             });
         }
         // Written in key order so that two runs write the same statements.

@@ -18,8 +18,8 @@ pub struct Disclosures;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "row", rename_all = "kebab-case")]
 pub enum RegisterRow {
-    Disclosure(DisclosureRow),
-    Request(RequestRow),
+    Disclosure(Box<DisclosureRow>),
+    Request(Box<RequestRow>),
     /// The view's note of the case's latest sharing decision.
     CaseIndex {
         decision: Option<SharingDecision>,
@@ -149,7 +149,7 @@ impl View for Disclosures {
                 ..
             } => rows.insert(
                 sub_key(event, "request"),
-                RegisterRow::Request(RequestRow {
+                RegisterRow::Request(Box::new(RequestRow {
                     case: event.stream.clone(),
                     entry: event.seq,
                     requester: requester.clone(),
@@ -164,7 +164,7 @@ impl View for Disclosures {
                     data_categories: data_categories.clone(),
                     sub_judice: *sub_judice,
                     decision: None,
-                }),
+                })),
             ),
             CaseFact::SharingDecisionRecorded {
                 decision,
@@ -226,7 +226,7 @@ impl View for Disclosures {
                 }
                 rows.insert(
                     sub_key(event, &format!("disclosure-{disclosure}")),
-                    RegisterRow::Disclosure(DisclosureRow {
+                    RegisterRow::Disclosure(Box::new(DisclosureRow {
                         case: event.stream.clone(),
                         disclosure: disclosure.clone(),
                         entry: event.seq,
@@ -257,7 +257,7 @@ impl View for Disclosures {
                         meeting: meeting.clone(),
                         restricted: false,
                         erased: false,
-                    }),
+                    })),
                 );
             }
             fact @ (CaseFact::RestrictionApplied { .. }

@@ -20,7 +20,7 @@ pub struct Notices;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "row", rename_all = "kebab-case")]
 pub enum NoticeRow {
-    Notice(Notice),
+    Notice(Box<Notice>),
     CaseIndex { originator: Option<String> },
 }
 
@@ -140,21 +140,23 @@ impl View for Notices {
             DomainEvent::Sar(r) => (&r.by.partner, &r.at),
             _ => return Ok(()),
         };
-        let new = |kind: &str, id: &str, recipient: &str, response: bool| Notice {
-            kind: kind.to_string(),
-            article_19: None,
-            about: event.stream.clone(),
-            id: id.to_string(),
-            issuer: actor.clone(),
-            recipient: recipient.to_string(),
-            issued_at: at.clone(),
-            issued_entry: event.seq,
-            onward_to: Vec::new(),
-            response: response.then(|| response_due(ctx, recipient, at)),
-            status: if response { "pending" } else { "alerted" }.to_string(),
-            settled_at: None,
-            answer: None,
-            reasons_entry: None,
+        let new = |kind: &str, id: &str, recipient: &str, response: bool| {
+            Box::new(Notice {
+                kind: kind.to_string(),
+                article_19: None,
+                about: event.stream.clone(),
+                id: id.to_string(),
+                issuer: actor.clone(),
+                recipient: recipient.to_string(),
+                issued_at: at.clone(),
+                issued_entry: event.seq,
+                onward_to: Vec::new(),
+                response: response.then(|| response_due(ctx, recipient, at)),
+                status: if response { "pending" } else { "alerted" }.to_string(),
+                settled_at: None,
+                answer: None,
+                reasons_entry: None,
+            })
         };
         let key_list = keys(event);
         let first = key_list.first().cloned().unwrap_or_default();

@@ -7,6 +7,8 @@
 //! queried by and its body as JSON) and `view_NAME_parties` (who may see it). A rebuild
 //! writes `view_NAME__shadow` and its parties table, then swaps them in.
 
+mod writer;
+
 use crate::view::{Columns, StoredRow};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -17,6 +19,8 @@ use std::path::Path;
 pub enum DbError {
     #[error("views database: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("views database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("views database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("views database: {0}")]
@@ -74,6 +78,8 @@ pub struct Filter {
 pub struct ViewDb {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite: the connection a batch's loads and writes go through.
+    writer: Option<writer::Writer>,
 }
 
 const ROW_COLUMNS: &str = "key, partner, status, due, subject, body";
@@ -85,6 +91,18 @@ impl ViewDb {
     /// Opens (creating) `path` as the SQLite views database.
     pub async fn sqlite(path: &Path) -> Result<ViewDb, DbError> {
         sqlx::any::install_default_drivers();
+        // Views hold pseudonyms and partners' dealings: readable by the owner only, as
+        // the ledger's file. SQLite gives -wal and -shm the database file's mode.
+        #[cfg(unix)]
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| DbError::Corrupt(format!("cannot create {}: {e}", path.display())))?;
+        }
         let url = format!("sqlite://{}?mode=rwc", url_path(path));
         let pool = AnyPoolOptions::new()
             .max_connections(4)
@@ -103,12 +121,16 @@ impl ViewDb {
             })
             .connect(&url)
             .await?;
-        let db = ViewDb {
+        crate::migrations::sqlite().run(&pool).await?;
+        let file = path.to_path_buf();
+        let writer = tokio::task::spawn_blocking(move || writer::Writer::open(&file))
+            .await
+            .map_err(|e| DbError::Corrupt(format!("the views writer could not start: {e}")))??;
+        Ok(ViewDb {
             pool,
             dialect: Dialect::Sqlite,
-        };
-        crate::migrations::sqlite().run(&db.pool).await?;
-        Ok(db)
+            writer: Some(writer),
+        })
     }
 
     /// Opens schema `views` of the PostgreSQL database at `url` (the ledger's).
@@ -130,6 +152,7 @@ impl ViewDb {
         let db = ViewDb {
             pool,
             dialect: Dialect::Postgres,
+            writer: None,
         };
         crate::migrations::postgres().run(&db.pool).await?;
         Ok(db)
@@ -285,6 +308,18 @@ impl ViewDb {
         chain_id: i64,
         select: Select<'_>,
     ) -> Result<Vec<(String, String)>, DbError> {
+        if let Some(writer) = &self.writer {
+            let (keys, streams) = match select {
+                Select::Keys(keys) => (keys.to_vec(), Vec::new()),
+                Select::Streams(streams) => (Vec::new(), streams.to_vec()),
+                Select::All => (Vec::new(), Vec::new()),
+            };
+            if !matches!(select, Select::All) {
+                return writer
+                    .load(table.to_string(), chain_id, keys, streams)
+                    .await;
+            }
+        }
         let mut out = Vec::new();
         match select {
             Select::All => {
@@ -340,10 +375,13 @@ impl ViewDb {
     /// Writes one batch: each view's changed rows and its checkpoint, in one transaction.
     /// A checkpoint is moved only from where this runner found it (`from`); if another
     /// process moved it meanwhile, nothing is written.
-    pub async fn commit(&self, chain_id: i64, writes: &[ViewWrite<'_>]) -> Result<(), DbError> {
+    pub async fn commit(&self, chain_id: i64, writes: Vec<ViewWrite>) -> Result<(), DbError> {
+        if let Some(writer) = &self.writer {
+            return writer.commit(chain_id, writes).await;
+        }
         let mut tx = self.pool.begin().await?;
-        for write in writes {
-            self.upsert_rows(&mut tx, write.table, chain_id, &write.rows)
+        for write in &writes {
+            self.upsert_rows(&mut tx, &write.table, chain_id, &write.rows)
                 .await?;
             let c = &write.checkpoint;
             let moved = sqlx::query(&self.sql(
@@ -355,12 +393,12 @@ impl ViewDb {
             .bind(c.updated_at.clone())
             .bind(c.last_recorded_at.clone())
             .bind(chain_id)
-            .bind(write.projection.to_string())
+            .bind(write.projection.clone())
             .bind(write.from as i64)
             .execute(&mut *tx)
             .await?;
             if moved.rows_affected() != 1 {
-                return Err(DbError::Raced(write.projection.to_string()));
+                return Err(DbError::Raced(write.projection.clone()));
             }
         }
         tx.commit().await?;
@@ -398,8 +436,7 @@ impl ViewDb {
             let parties: Vec<(&str, &str)> = chunk
                 .iter()
                 .flat_map(|r| {
-                    r.columns
-                        .parties
+                    r.new_parties
                         .iter()
                         .map(move |p| (r.key.as_str(), p.as_str()))
                 })
@@ -568,7 +605,12 @@ impl ViewDb {
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let (key, columns, body) = read_row(row)?;
-            out.push(StoredRow { key, columns, body });
+            out.push(StoredRow {
+                key,
+                columns,
+                body,
+                new_parties: Vec::new(),
+            });
         }
         self.fill_parties(table, chain_id, &mut out).await?;
         Ok(out)
@@ -607,9 +649,9 @@ impl ViewDb {
 }
 
 /// One view's share of a batch.
-pub struct ViewWrite<'a> {
-    pub projection: &'a str,
-    pub table: &'a str,
+pub struct ViewWrite {
+    pub projection: String,
+    pub table: String,
     pub rows: Vec<StoredRow>,
     /// Where the checkpoint stood when the batch was read.
     pub from: u64,
