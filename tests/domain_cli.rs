@@ -311,6 +311,76 @@ fn run_demo(url: Option<&str>) {
     for name in ["Jordan", "Examplefield", "Samplewood", "1990-03-14"] {
         assert!(!entries.contains(name), "{name} reached the log");
     }
+    deadlines_views_rebuild(&data, url);
+}
+
+/// `deadlines`, `views` and `rebuild` on the demo partnership.
+fn deadlines_views_rebuild(data: &Path, url: Option<&str>) {
+    // Judged on 10 July 2025: probation's Article 19 acknowledgement (due 3 April) is
+    // overdue; the council's FOI request is due on 30 July (14 July is a bank holiday in
+    // Northern Ireland, and FOI counts the whole UK's).
+    let table = ok(&isa_ledger(
+        data,
+        url,
+        &["deadlines", "--at", "2025-07-10"],
+        None,
+    ));
+    assert!(table.contains("(1 overdue)"), "{table}");
+    let overdue = table.lines().find(|l| l.contains("overdue by")).unwrap();
+    assert!(
+        overdue.contains("probation") && overdue.contains("case/asb-2025-0005#notice-n3"),
+        "{table}"
+    );
+    assert!(
+        table.contains("due Wed 30 Jul 2025: the 20th working day"),
+        "{table}"
+    );
+    let json: Value = serde_json::from_str(&ok(&isa_ledger(
+        data,
+        url,
+        &[
+            "deadlines",
+            "--at",
+            "2025-07-10T12:00:00Z",
+            "--partner",
+            "council",
+            "--json",
+        ],
+        None,
+    )))
+    .unwrap();
+    let items = json.as_array().unwrap();
+    assert!(items.iter().all(|i| i["partner"] == "council"), "{json}");
+    let foi = items.iter().find(|i| i["view"] == "foi").unwrap();
+    assert_eq!(foi["due"], "2025-07-30");
+    assert_eq!(foi["deadline"]["rule"], "foi");
+    assert!(foi["deadline"]["calendar_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("uk-bank-holidays/"));
+
+    let bad = isa_ledger(data, url, &["deadlines", "--at", "next tuesday"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither an RFC 3339 instant"));
+
+    let views = ok(&isa_ledger(data, url, &["views"], None));
+    assert_eq!(
+        views.lines().filter(|l| l.ends_with("caught up")).count(),
+        9,
+        "{views}"
+    );
+    let rebuilt = ok(&isa_ledger(data, url, &["rebuild"], None));
+    assert!(rebuilt.contains("9 views from"), "{rebuilt}");
+    let again = ok(&isa_ledger(
+        data,
+        url,
+        &["deadlines", "--at", "2025-07-10"],
+        None,
+    ));
+    assert_eq!(again, table, "a rebuild changes no deadline");
+    let unknown = isa_ledger(data, url, &["rebuild", "breach-board"], None);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("the views are breaches, sars"));
 }
 
 #[test]
