@@ -140,7 +140,13 @@ impl ViewDb {
             .max_connections(4)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("SET search_path TO views").await?;
+                    // A shadow table grows from empty during a rebuild; a plan cached
+                    // while it was small (a sequential scan) would be kept as it grows,
+                    // making each batch slower than the last. Plan each statement anew.
+                    conn.execute(
+                        "SET search_path TO views; SET plan_cache_mode = force_custom_plan",
+                    )
+                    .await?;
                     Ok(())
                 })
             })
@@ -187,7 +193,7 @@ impl ViewDb {
     /// (a shadow gets them only when it is swapped in, which loads it faster).
     pub async fn create_tables(&self, table: &str, indexed: bool) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for statement in table_ddl(table, indexed) {
+        for statement in table_ddl(table, indexed, self.dialect) {
             tx.execute(statement.as_str()).await?;
         }
         tx.commit().await?;
@@ -695,16 +701,22 @@ fn read_row(row: &AnyRow) -> Result<(String, Columns, String), DbError> {
 }
 
 /// The tables of one view (names come from the code's view list, never from input).
-fn table_ddl(table: &str, indexed: bool) -> Vec<String> {
+fn table_ddl(table: &str, indexed: bool, dialect: Dialect) -> Vec<String> {
+    // Keys compare byte by byte on both stores (SQLite's default), so the range that
+    // selects a stream's `STREAM#…` rows holds under any database collation.
+    let key = match dialect {
+        Dialect::Sqlite => "key TEXT NOT NULL",
+        Dialect::Postgres => "key TEXT COLLATE \"C\" NOT NULL",
+    };
     let mut ddl = vec![
         format!(
-            "CREATE TABLE IF NOT EXISTS {table} (chain_id BIGINT NOT NULL, key TEXT NOT NULL, \
+            "CREATE TABLE IF NOT EXISTS {table} (chain_id BIGINT NOT NULL, {key}, \
              partner TEXT, status TEXT NOT NULL, due TEXT, subject TEXT, body TEXT NOT NULL, \
              CONSTRAINT {table}_pk PRIMARY KEY (chain_id, key))"
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {table}_parties (chain_id BIGINT NOT NULL, \
-             key TEXT NOT NULL, partner TEXT NOT NULL, \
+             {key}, partner TEXT NOT NULL, \
              CONSTRAINT {table}_parties_pk PRIMARY KEY (chain_id, key, partner))"
         ),
     ];
