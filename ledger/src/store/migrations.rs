@@ -26,7 +26,9 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
 ];
 
-fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
+/// A migrator over compiled-in `(version, description, SQL)` files (also used for the
+/// views' own migrations).
+pub fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = files
         .iter()
         .map(|&(version, description, sql)| {
@@ -51,4 +53,19 @@ pub fn sqlite() -> Migrator {
 
 pub fn postgres() -> Migrator {
     migrator(POSTGRES)
+}
+
+/// Creates an SQLite database file readable by its owner only, if it does not exist yet:
+/// SQLite gives the -wal and -shm files the database file's mode.
+pub fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+    }
+    Ok(())
 }

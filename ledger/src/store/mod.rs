@@ -5,7 +5,7 @@
 //! per batch, and answers reads. Every integrity rule lives above it, so the two
 //! backends cannot drift apart in what they accept.
 
-mod migrations;
+pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
 

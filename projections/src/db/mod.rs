@@ -92,17 +92,9 @@ impl ViewDb {
     pub async fn sqlite(path: &Path) -> Result<ViewDb, DbError> {
         sqlx::any::install_default_drivers();
         // Views hold pseudonyms and partners' dealings: readable by the owner only, as
-        // the ledger's file. SQLite gives -wal and -shm the database file's mode.
-        #[cfg(unix)]
-        if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| DbError::Corrupt(format!("cannot create {}: {e}", path.display())))?;
-        }
+        // the ledger's file.
+        ledger::store::migrations::create_private_file(path)
+            .map_err(|e| DbError::Corrupt(format!("cannot create {}: {e}", path.display())))?;
         let url = format!("sqlite://{}?mode=rwc", url_path(path));
         let pool = AnyPoolOptions::new()
             .max_connections(4)

@@ -80,19 +80,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         // The file holds redactable content (personal data): readable by its owner only.
-        // SQLite gives the -wal and -shm files the same mode as the database file.
-        #[cfg(unix)]
-        if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| {
-                    StoreError::Corrupt(format!("cannot create {}: {e}", path.display()))
-                })?;
-        }
+        migrations::create_private_file(path)
+            .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", path.display())))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
