@@ -209,19 +209,30 @@ impl<S: LedgerStore> Projector<S> {
                 }),
             }
         }
-        if !stale.is_empty() {
-            let views: Vec<&dyn Projection> = stale
-                .iter()
-                .map(|n| self.view(n))
-                .collect::<Result<_, _>>()?;
-            self.rebuild_views(&views).await?;
+        // A stale view is rebuilt before it is fed again. If its rebuild cannot finish
+        // (the log is broken where the old rows were built), the live view is marked
+        // stopped with the reason, so it is not rebuilt again and again, and the other
+        // views still move.
+        let mut failure = None;
+        for name in stale {
+            let view = self.view(name)?;
+            if let Err(e) = self.rebuild_views(&[view]).await {
+                if let ProjectionError::Stopped { seq, why, .. } = &e {
+                    self.stop(name, *seq, &format!("rebuilding it: {why}"))
+                        .await?;
+                }
+                failure = Some(e);
+            }
         }
         let mut taken = 0;
         loop {
             let n = self.advance(&targets, self.pace.live_batch, true).await?;
             taken += n;
             if n == 0 {
-                return Ok(taken);
+                return match failure {
+                    Some(e) => Err(e),
+                    None => Ok(taken),
+                };
             }
         }
     }
@@ -254,6 +265,7 @@ impl<S: LedgerStore> Projector<S> {
     /// serving, then swaps it in.
     pub async fn rebuild(&self, name: &str) -> Result<Rebuilt, ProjectionError> {
         let view = self.view(name)?;
+        // One view in, one report out.
         Ok(self.rebuild_views(&[view]).await?.remove(0))
     }
 
@@ -436,16 +448,22 @@ impl<S: LedgerStore> Projector<S> {
         let mut stops: Vec<(String, u64, String)> = Vec::new();
         for (target, at) in targets.iter().zip(&positions) {
             let skip = (at.next_seq - from) as usize;
-            // A view further on must have been built on the same entries.
-            if skip > 0 && skip <= decoded.len() && decoded[skip - 1].1.to_hex() != at.last_hash {
+            // Every view must have been built on the entries the log now has: the hash
+            // its checkpoint names for entry next_seq - 1 is the one decoding found (the
+            // page was decoded from one view's hash; another at the same place may differ).
+            let found = match skip {
+                0 => Some(lowest.clone()),
+                s if s <= decoded.len() => Some(decoded[s - 1].1.to_hex()),
+                _ => None,
+            };
+            if let Some(found) = found.filter(|h| *h != at.last_hash) {
                 stops.push((
                     target.names.projection.clone(),
                     at.next_seq,
                     format!(
-                        "its checkpoint names {} as the hash of entry {}, but the log has {}",
+                        "its checkpoint names {} as the hash of entry {}, but the log has {found}",
                         at.last_hash,
-                        at.next_seq - 1,
-                        decoded[skip - 1].1.to_hex()
+                        at.next_seq as i64 - 1,
                     ),
                 ));
                 continue;
@@ -472,6 +490,7 @@ impl<S: LedgerStore> Projector<S> {
                 table: target.names.table.clone(),
                 rows,
                 from: at.next_seq,
+                from_hash: at.last_hash.clone(),
                 checkpoint: Checkpoint {
                     next_seq: last.seq + 1,
                     last_hash: last_hash.to_hex(),

@@ -384,7 +384,8 @@ impl ViewDb {
             let c = &write.checkpoint;
             let moved = sqlx::query(&self.sql(
                 "UPDATE view_checkpoints SET next_seq = ?, last_hash = ?, updated_at = ?, \
-                 last_recorded_at = ? WHERE chain_id = ? AND projection = ? AND next_seq = ?",
+                 last_recorded_at = ? WHERE chain_id = ? AND projection = ? AND next_seq = ? \
+                 AND last_hash = ?",
             ))
             .bind(c.next_seq as i64)
             .bind(c.last_hash.clone())
@@ -393,6 +394,7 @@ impl ViewDb {
             .bind(chain_id)
             .bind(write.projection.clone())
             .bind(write.from as i64)
+            .bind(write.from_hash.clone())
             .execute(&mut *tx)
             .await?;
             if moved.rows_affected() != 1 {
@@ -651,8 +653,10 @@ pub struct ViewWrite {
     pub projection: String,
     pub table: String,
     pub rows: Vec<StoredRow>,
-    /// Where the checkpoint stood when the batch was read.
+    /// Where the checkpoint stood when the batch was read (entry and hash): the commit
+    /// moves it only from there.
     pub from: u64,
+    pub from_hash: String,
     pub checkpoint: Checkpoint,
 }
 

@@ -140,7 +140,8 @@ fn checkpoint_update(
     let c: &Checkpoint = &write.checkpoint;
     let mut update = tx.prepare_cached(
         "UPDATE view_checkpoints SET next_seq = ?1, last_hash = ?2, updated_at = ?3, \
-         last_recorded_at = ?4 WHERE chain_id = ?5 AND projection = ?6 AND next_seq = ?7",
+         last_recorded_at = ?4 WHERE chain_id = ?5 AND projection = ?6 AND next_seq = ?7 \
+         AND last_hash = ?8",
     )?;
     Ok(update.execute(params![
         c.next_seq as i64,
@@ -149,6 +150,7 @@ fn checkpoint_update(
         c.last_recorded_at,
         chain_id,
         write.projection,
-        write.from as i64
+        write.from as i64,
+        write.from_hash
     ])?)
 }

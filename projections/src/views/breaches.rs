@@ -181,10 +181,13 @@ impl View for Breaches {
                 ico_reference,
                 ..
             } => {
-                let late = match (&row.deadline.due, parse_utc(&at)) {
-                    (Some(due), Some(at)) => parse_utc(due).is_some_and(|due| at > due),
-                    _ => false,
-                };
+                // Only the initial report has the 72-hour deadline; follow-ups come
+                // as the investigation finds more.
+                let late = *report == IcoReportKind::Initial
+                    && match (&row.deadline.due, parse_utc(&at)) {
+                        (Some(due), Some(at)) => parse_utc(due).is_some_and(|due| at > due),
+                        _ => false,
+                    };
                 row.ico_reports.push(IcoReport {
                     report: *report,
                     ico_reference: ico_reference.clone(),

@@ -209,7 +209,8 @@ impl View for Notices {
                     };
                     let mut n = new("onward-sharing-request", onward, &originator, true);
                     n.onward_to = to.clone();
-                    rows.insert(key_list[1].clone(), NoticeRow::Notice(n));
+                    let key = key_list.get(1).cloned().unwrap_or_default();
+                    rows.insert(key, NoticeRow::Notice(n));
                 }
                 CaseFact::OnwardSharingGranted { .. } => {
                     notice(rows, &first, event)?.settle("granted", at, event)

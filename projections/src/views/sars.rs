@@ -218,7 +218,9 @@ impl View for Sars {
         Columns {
             partner: Some(row.received_by.clone()),
             status: status.to_string(),
-            due: (status != "responded")
+            // While clarification is awaited the clock is stopped: nothing is due (the
+            // date moves by the pause's length once it ends).
+            due: (status == "open")
                 .then(|| row.deadline.due.clone())
                 .flatten(),
             subject: Some(row.subject.clone()),
