@@ -11,7 +11,7 @@
 use crate::db::{Checkpoint, DbError, Names, Select, ViewDb, ViewWrite};
 use crate::logged::{self, Break, Logged};
 use crate::settings::Settings;
-use crate::view::{Context, ProjectError, Projection, Touch};
+use crate::view::{Context, Fold, ProjectError, Projection, Touch};
 use deadlines::Calendar;
 use ledger::hash::Hash;
 use ledger::store::{LedgerStore, StoreError};
@@ -295,7 +295,7 @@ impl<S: LedgerStore> Projector<S> {
                 names: shadow,
             });
         }
-        let mut entries = 0;
+        let mut entries = self.fold_from_start(&targets).await?;
         loop {
             let n = self
                 .advance(&targets, self.pace.rebuild_batch, false)
@@ -328,6 +328,75 @@ impl<S: LedgerStore> Projector<S> {
             });
         }
         Ok(out)
+    }
+
+    /// Folds the log from entry 0 into `targets`' (empty) shadows with every row in
+    /// memory, then writes each shadow's rows with its checkpoint, once. Returns the
+    /// entries taken. It ends early, writing what it has, at a break in the log or when
+    /// holding [`FOLD_ROW_LIMIT`] rows: the batch path goes on from there and reports
+    /// the break as it always does. If a view refuses an event, nothing is written: the
+    /// batch path meets the refusal itself and stops that view.
+    async fn fold_from_start(&self, targets: &[Target<'_>]) -> Result<u64, ProjectionError> {
+        let ctx = Context {
+            settings: &self.settings,
+            calendar: self.calendar,
+        };
+        let mut folds: Vec<Box<dyn Fold>> = targets.iter().map(|t| t.projection.fold()).collect();
+        let page = self.pace.rebuild_batch;
+        let mut at = Position {
+            next_seq: 0,
+            last_hash: Hash::ZERO,
+            last_recorded_at: None,
+        };
+        let mut stored = self.source.entries(self.chain_id, 0, page).await?;
+        while !stored.is_empty() {
+            // The next page is read (on the store's own thread) while this one is folded.
+            let following = at.next_seq + stored.len() as u64;
+            let (read, folded) =
+                tokio::join!(self.source.entries(self.chain_id, following, page), async {
+                    fold_page(&ctx, &mut folds, &stored, &mut at)
+                });
+            match folded {
+                Ok(Folded::Page) => {}
+                Ok(Folded::Break) => break,
+                Err(ProjectError { seq, why }) => {
+                    eprintln!("rebuild: entry {seq} refused ({why}); building batch by batch");
+                    return Ok(0);
+                }
+            }
+            if folds.iter().map(|f| f.rows()).sum::<usize>() >= FOLD_ROW_LIMIT {
+                break;
+            }
+            stored = read?;
+        }
+        if at.next_seq == 0 {
+            return Ok(0);
+        }
+        let mut writes = Vec::with_capacity(targets.len());
+        for (target, fold) in targets.iter().zip(folds) {
+            let rows =
+                fold.finish()
+                    .map_err(|ProjectError { why, .. }| ProjectionError::Stopped {
+                        view: target.names.projection.clone(),
+                        seq: at.next_seq,
+                        why,
+                    })?;
+            writes.push(ViewWrite {
+                projection: target.names.projection.clone(),
+                table: target.names.table.clone(),
+                rows,
+                from: 0,
+                from_hash: Hash::ZERO.to_hex(),
+                checkpoint: Checkpoint {
+                    next_seq: at.next_seq,
+                    last_hash: at.last_hash.to_hex(),
+                    last_recorded_at: at.last_recorded_at.clone(),
+                    ..self.start(target.projection)
+                },
+            });
+        }
+        self.db.commit(self.chain_id, writes).await?;
+        Ok(at.next_seq)
     }
 
     /// Where each view stands against the head of the log.
@@ -574,6 +643,64 @@ impl<S: LedgerStore> Projector<S> {
                 why,
             })
     }
+}
+
+/// Most rows a rebuild holds in memory, over all its views (each a few hundred bytes),
+/// before it writes them and goes on a batch at a time.
+const FOLD_ROW_LIMIT: usize = 2_000_000;
+
+/// How far an in-memory fold has read.
+struct Position {
+    next_seq: u64,
+    last_hash: Hash,
+    last_recorded_at: Option<String>,
+}
+
+enum Folded {
+    /// The whole page was taken.
+    Page,
+    /// The log breaks within the page; the entries before the break were taken.
+    Break,
+}
+
+/// Decodes a page of the log and folds it into every view.
+fn fold_page(
+    ctx: &Context<'_>,
+    folds: &mut [Box<dyn Fold>],
+    stored: &[ledger::store::StoredEntry],
+    at: &mut Position,
+) -> Result<Folded, ProjectError> {
+    let (events, last_hash, broke) = decode_page(stored, at.next_seq, at.last_hash);
+    for fold in folds.iter_mut() {
+        fold.apply(ctx, &events)?;
+    }
+    if let Some(last) = events.last() {
+        at.next_seq = last.seq + 1;
+        at.last_hash = last_hash;
+        at.last_recorded_at = Some(last.recorded_at.clone());
+    }
+    Ok(if broke { Folded::Break } else { Folded::Page })
+}
+
+/// Decodes `stored`, which should be entries `first`, `first + 1`, … following an entry
+/// hashing to `prev`, up to the first break. Returns the events, the last one's hash and
+/// whether the page broke.
+fn decode_page(
+    stored: &[ledger::store::StoredEntry],
+    first: u64,
+    mut prev: Hash,
+) -> (Vec<Logged>, Hash, bool) {
+    let mut events = Vec::with_capacity(stored.len());
+    for entry in stored {
+        match logged::decode(entry, first + events.len() as u64, &prev) {
+            Ok((event, hash)) => {
+                prev = hash;
+                events.push(event);
+            }
+            Err(_) => return (events, prev, true),
+        }
+    }
+    (events, prev, false)
 }
 
 fn now() -> String {

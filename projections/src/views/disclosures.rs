@@ -101,7 +101,9 @@ fn case_event(event: &Logged) -> Option<&domain::recorded::Recorded<CaseFact>> {
 
 impl View for Disclosures {
     const NAME: &'static str = "disclosures";
-    const VERSION: u32 = 1;
+    // 2: a restriction or erasure marks only its own case's disclosures (in version 1 it
+    // marked every disclosure its batch had loaded).
+    const VERSION: u32 = 2;
     type Row = RegisterRow;
 
     fn touches(event: &Logged) -> Touch {
@@ -263,7 +265,7 @@ impl View for Disclosures {
             fact @ (CaseFact::RestrictionApplied { .. }
             | CaseFact::RestrictionLifted {}
             | CaseFact::ErasureApplied { .. }) => {
-                for (_, row) in rows.all_mut() {
+                for (_, row) in rows.within_mut(&event.stream) {
                     if let RegisterRow::Disclosure(d) = row {
                         match fact {
                             CaseFact::RestrictionApplied { .. } => d.restricted = true,
