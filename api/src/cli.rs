@@ -124,6 +124,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the HTTP service (REST API v1). On first start it creates the data directory
+    /// and prints a one-time administrator token.
+    Serve(ServeArgs),
     /// Append synthetic partner-signed events through the real pipeline and report throughput.
     Bench {
         #[arg(long, default_value_t = 100_000)]
@@ -161,4 +164,35 @@ pub enum KeyCommand {
     RotateLedger,
     /// List every key with its validity range.
     List,
+}
+
+/// `serve`'s settings; each may also come from its variable or from the TOML file (in
+/// that order of precedence after the flag).
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// HOST:PORT to listen on (port 0: any free port) [default: 127.0.0.1:8080]
+    #[arg(long, env = "ISA_LEDGER_LISTEN")]
+    pub listen: Option<String>,
+    /// A TOML file with any of: listen, body_limit, request_timeout, rate_limit,
+    /// rate_burst, demo.
+    #[arg(long, env = "ISA_LEDGER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Largest request body, bytes [default: 1048576]
+    #[arg(long, env = "ISA_LEDGER_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Seconds before a request is abandoned with 503 [default: 30]
+    #[arg(long, env = "ISA_LEDGER_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
+    /// Requests a second per token, sustained [default: 5000]
+    #[arg(long, env = "ISA_LEDGER_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+    /// Requests per token allowed in a burst above the rate [default: 10000]
+    #[arg(long, env = "ISA_LEDGER_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+    /// Seed the demo partnership into a new log, so the service starts populated.
+    #[arg(long, env = "ISA_LEDGER_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
+    /// The log's name, if this start creates it.
+    #[arg(long, default_value = "isa-ledger.local/partnership")]
+    pub origin: String,
 }

@@ -11,6 +11,7 @@
 //!   partnership.secret        mode 0600, keys the subject pseudonyms (unless configured)
 //!   views.db                  the views (deadlines, queues, registers), rebuildable from the log
 //!   settings.json             optional: partner divisions, Part 3 SAR start, response days
+//!   access.db                 mode 0600, `serve`'s users and token hashes (SQLite only)
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -86,6 +87,10 @@ impl DataDir {
 
     pub fn views_path(&self) -> PathBuf {
         self.root.join("views.db")
+    }
+
+    pub fn access_path(&self) -> PathBuf {
+        self.root.join("access.db")
     }
 
     pub fn settings_path(&self) -> PathBuf {

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod datadir;
+mod service;
 
 use clap::Parser;
 

@@ -6,7 +6,8 @@ mod demo;
 mod due;
 mod export;
 mod init;
-mod keys;
+pub(crate) mod keys;
+mod serve;
 mod verify;
 mod views;
 
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Rebuild { view } => views::rebuild(&dir, url, view.as_deref()).await,
         Command::Views { json } => views::status(&dir, url, json).await,
+        Command::Serve(args) => serve::run(dir, cli.database_url, args).await,
     }
 }
 

@@ -1,0 +1,120 @@
+//! Users and tokens, for administrators. A token is shown once, when issued; only its
+//! hash is kept.
+
+use crate::service::access::{decide, Action, Caller, Role};
+use crate::service::problem::ApiError;
+use crate::service::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    partner: String,
+    role: String,
+}
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let text = e.to_string();
+        let field = text.split('`').nth(1).unwrap_or("body").to_string();
+        ApiError::validation(&field, text)
+    })
+}
+
+/// `POST /v1/admin/users` `{name, partner, role}`.
+pub async fn create_user(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    decide(&caller, Action::Administer)?;
+    let user: NewUser = body(&bytes)?;
+    let role = Role::parse(&user.role).ok_or_else(|| {
+        ApiError::validation("role", "must be practitioner, dpo, regulator or admin")
+    })?;
+    if user.name.is_empty()
+        || user.name.len() > 100
+        || !user
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    {
+        return Err(ApiError::validation(
+            "name",
+            "must be 1 to 100 letters, digits and - _ . @",
+        ));
+    }
+    // A user acts for a partner the log knows (one with a registered key); an
+    // administrator may instead belong to the operator.
+    let known = state
+        .ledger()
+        .keyring()
+        .records()
+        .any(|r| r.partner == user.partner);
+    let operator_admin = role == Role::Admin && user.partner == "operator";
+    if !(known || operator_admin) {
+        return Err(ApiError::validation(
+            "partner",
+            format!("{:?} has no registered key in this log", user.partner),
+        ));
+    }
+    state
+        .access
+        .create_user(&user.name, &user.partner, role)
+        .await?;
+    tracing::info!(user = %user.name, partner = %user.partner, role = role.as_str(), by = %caller.user, "user created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": user.name, "partner": user.partner, "role": role })),
+    ))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    label: Option<String>,
+}
+
+/// `POST /v1/admin/users/{name}/tokens` `{label}`: the token, shown this once.
+pub async fn issue_token(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    decide(&caller, Action::Administer)?;
+    let request: NewToken = if bytes.is_empty() {
+        NewToken::default()
+    } else {
+        body(&bytes)?
+    };
+    let issued = state
+        .access
+        .issue_token(&name, request.label.as_deref().unwrap_or(""))
+        .await?;
+    tracing::info!(user = %name, token = %issued.id, by = %caller.user, "token issued");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": issued.id, "user": name, "token": issued.token })),
+    ))
+}
+
+/// `DELETE /v1/admin/tokens/{id}`.
+pub async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    decide(&caller, Action::Administer)?;
+    state.access.revoke_token(&id).await?;
+    state.forget_callers();
+    tracing::info!(token = %id, by = %caller.user, "token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

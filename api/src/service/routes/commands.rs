@@ -1,0 +1,121 @@
+//! `POST /v1/commands`: one domain command, decided by the domain's rules and recorded,
+//! signed with the acting partner's custodial key. Answers with the receipts (entry,
+//! inclusion proof, signed checkpoint), enough to check the record offline.
+
+use crate::service::access::{decide, Action, Caller};
+use crate::service::problem::ApiError;
+use crate::service::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use domain::refusal::Refusal;
+use domain::service::SubmitError;
+use ledger::pipeline::AppendError;
+use rand_core::{OsRng, RngCore};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Longest Idempotency-Key accepted.
+const KEY_LIMIT: usize = 200;
+
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let command: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation("body", format!("not JSON: {e}")))?;
+    let partner = command
+        .get("by")
+        .and_then(|by| by.get("partner"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::validation(
+                "by.partner",
+                "the acting partner's code is required: \"by\": {\"partner\": …, \"user\": …, \"role\": …}",
+            )
+        })?
+        .to_string();
+    decide(&caller, Action::Submit { partner: &partner })?;
+    let key = idempotency_key(&headers, &partner)?;
+    let signer = state.signer(&partner).await?;
+    let submitted = state
+        .domain
+        .submit(command, &signer, &key)
+        .await
+        .map_err(refusal)?;
+    let receipts: Vec<Value> = submitted.receipts.iter().map(|r| r.to_json()).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "stream": submitted.stream,
+            "events": submitted.events,
+            "receipts": receipts,
+        })),
+    ))
+}
+
+/// The key the ledger records the command under: the client's, scoped to its partner so
+/// two partners' keys never collide; without one, a fresh random key (the request is
+/// then not safely retryable, which the API description says).
+fn idempotency_key(headers: &HeaderMap, partner: &str) -> Result<String, ApiError> {
+    match headers.get("idempotency-key") {
+        Some(value) => {
+            let text = value
+                .to_str()
+                .ok()
+                .filter(|t| {
+                    !t.is_empty() && t.len() <= KEY_LIMIT && t.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "Idempotency-Key",
+                        format!("must be 1 to {KEY_LIMIT} visible ASCII characters"),
+                    )
+                })?;
+            Ok(format!("http:{partner}:{text}"))
+        }
+        None => {
+            let mut random = [0u8; 16];
+            OsRng
+                .try_fill_bytes(&mut random)
+                .map_err(ApiError::internal)?;
+            Ok(format!("http:{partner}:auto-{}", hex::encode(random)))
+        }
+    }
+}
+
+/// Maps the domain's and the ledger's refusals to problems; nothing was written.
+fn refusal(e: SubmitError) -> ApiError {
+    match e {
+        SubmitError::Refused(Refusal::Rule {
+            rule,
+            problem,
+            remedy,
+        }) => ApiError::Rule {
+            rule: rule.id().to_string(),
+            detail: format!("{problem}. To proceed: {remedy}"),
+        },
+        SubmitError::Refused(Refusal::Invalid { field, problem }) => ApiError::Validation {
+            field,
+            detail: problem,
+        },
+        SubmitError::Refused(Refusal::UnknownCode { kind, code, valid }) => ApiError::Validation {
+            field: kind.clone(),
+            detail: Refusal::UnknownCode { kind, code, valid }.to_string(),
+        },
+        SubmitError::Ledger(e @ AppendError::WrongExpectedVersion { .. }) => {
+            ApiError::Conflict(format!("{e}; read the stream again and decide again"))
+        }
+        SubmitError::Ledger(e @ AppendError::IdempotencyKeyReused { .. }) => {
+            ApiError::Conflict(e.to_string())
+        }
+        SubmitError::Ledger(e @ AppendError::Invalid(_)) => {
+            ApiError::validation("body", e.to_string())
+        }
+        SubmitError::WrongSigner { .. } => ApiError::Forbidden(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
