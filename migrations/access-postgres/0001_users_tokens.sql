@@ -15,3 +15,14 @@ CREATE TABLE tokens (
     created_at TEXT NOT NULL,
     revoked_at TEXT
 );
+
+-- What each Idempotency-Key was first used for (a hash of the request body), so a key
+-- reused for a different request is refused rather than answered with another
+-- request's receipt.
+CREATE TABLE idempotency_keys (
+    partner    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    body_hash  TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (partner, key)
+);

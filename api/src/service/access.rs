@@ -354,6 +354,34 @@ impl AccessDb {
         }))
     }
 
+    /// Claims `key` for a request whose body hashes to `body_hash`: true if the key is
+    /// new or was first used for the same body, false if it was used for another.
+    pub async fn claim_idempotency_key(
+        &self,
+        partner: &str,
+        key: &str,
+        body_hash: &str,
+    ) -> Result<bool, AccessError> {
+        sqlx::query(&self.sql(
+            "INSERT INTO idempotency_keys (partner, key, body_hash, created_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (partner, key) DO NOTHING",
+        ))
+        .bind(partner.to_string())
+        .bind(key.to_string())
+        .bind(body_hash.to_string())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(
+            &self.sql("SELECT body_hash FROM idempotency_keys WHERE partner = ? AND key = ?"),
+        )
+        .bind(partner.to_string())
+        .bind(key.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<String, _>(0)? == body_hash)
+    }
+
     pub async fn ping(&self) -> Result<(), AccessError> {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
         Ok(())

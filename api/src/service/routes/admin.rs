@@ -51,15 +51,16 @@ pub async fn create_user(
             "must be 1 to 100 letters, digits and - _ . @",
         ));
     }
-    // A user acts for a partner the log knows (one with a registered key); an
-    // administrator may instead belong to the operator.
+    // Practitioners and DPOs act for a partner the log knows (one with a registered
+    // key). A regulator (the ICO, an auditor) or an administrator (the operator) writes
+    // nothing, so may belong to an organisation outside the partnership.
+    let writes = matches!(role, Role::Practitioner | Role::Dpo);
     let known = state
         .ledger()
         .keyring()
         .records()
         .any(|r| r.partner == user.partner);
-    let operator_admin = role == Role::Admin && user.partner == "operator";
-    if !(known || operator_admin) {
+    if user.partner.is_empty() || (writes && !known) {
         return Err(ApiError::validation(
             "partner",
             format!("{:?} has no registered key in this log", user.partner),

@@ -14,6 +14,7 @@ use domain::service::SubmitError;
 use ledger::pipeline::AppendError;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// Longest Idempotency-Key accepted.
@@ -40,6 +41,18 @@ pub async fn submit(
         .to_string();
     decide(&caller, Action::Submit { partner: &partner })?;
     let key = idempotency_key(&headers, &partner)?;
+    if headers.contains_key("idempotency-key") {
+        let body_hash = hex::encode(Sha256::digest(&body));
+        if !state
+            .access
+            .claim_idempotency_key(&partner, &key, &body_hash)
+            .await?
+        {
+            return Err(ApiError::Conflict(
+                "this Idempotency-Key was first used for a different request; use a new key for a new request".into(),
+            ));
+        }
+    }
     let signer = state.signer(&partner).await?;
     let submitted = state
         .domain
@@ -59,7 +72,8 @@ pub async fn submit(
 
 /// The key the ledger records the command under: the client's, scoped to its partner so
 /// two partners' keys never collide; without one, a fresh random key (the request is
-/// then not safely retryable, which the API description says).
+/// then not safely retryable). A key stays bound to the first body sent with it, even
+/// if that request was refused: a corrected command needs a new key.
 fn idempotency_key(headers: &HeaderMap, partner: &str) -> Result<String, ApiError> {
     match headers.get("idempotency-key") {
         Some(value) => {

@@ -1,0 +1,761 @@
+//! Black-box tests of `isa-ledger serve`: the real binary on a random port, over real
+//! HTTP, on SQLite and on a throwaway PostgreSQL database. They walk what users do:
+//! an administrator issuing tokens; who may see and do what (role × endpoint × party);
+//! a breach from detection through its 72-hour clock to a late ICO report, refused
+//! until it gives its reasons; retries with an Idempotency-Key; bad input answered with
+//! problem documents; a graceful stop and a restart that keeps everything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `isa-ledger serve`.
+struct Server {
+    child: Child,
+    base: String,
+    admin_token: Option<String>,
+}
+
+impl Server {
+    fn start(data: &Path, url: Option<&str>) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_isa-ledger"));
+        cmd.arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+            .env_remove("DATABASE_URL")
+            .env_remove("ISA_LEDGER_PARTNERSHIP_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(url) = url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().expect("start isa-ledger serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut admin_token = None;
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .unwrap();
+            if let Some(rest) =
+                line.strip_prefix("administrator token (shown once; keep it safe): ")
+            {
+                admin_token = Some(rest.trim().to_string());
+            }
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break addr.trim().to_string();
+            }
+        };
+        // Keep reading stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            base,
+            admin_token,
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Api {
+    http: Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(Method::GET, path, Some(token), None).await;
+        (s, v)
+    }
+
+    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(Method::POST, path, Some(token), Some(body)).await;
+        (s, v)
+    }
+
+    /// Creates a user and returns a fresh token for it.
+    async fn user(&self, admin: &str, name: &str, partner: &str, role: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/v1/admin/users",
+                admin,
+                &json!({"name": name, "partner": partner, "role": role}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, v) = self
+            .post(
+                &format!("/v1/admin/users/{name}/tokens"),
+                admin,
+                &json!({"label": "test"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    /// The view's rows once `pred` holds for them (the views follow the log within a
+    /// second or so).
+    async fn rows_until(
+        &self,
+        path: &str,
+        token: &str,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (s, v) = self.get(path, token).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            if pred(&items) {
+                return items;
+            }
+            assert!(Instant::now() < deadline, "{path} never got there: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn problem(status: StatusCode, body: &Value, expected: StatusCode, kind: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["type"], format!("/problems/{kind}"), "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+fn command(partner: &str, stream: &str, at: &str, fact: Value) -> Value {
+    let mut c = json!({
+        "stream": stream,
+        "by": {"partner": partner, "user": format!("{partner}-dpo"), "role": "data-protection-officer"},
+        "at": at,
+    });
+    c.as_object_mut()
+        .unwrap()
+        .extend(fact.as_object().unwrap().clone());
+    c
+}
+
+fn keys(items: &[Value]) -> Vec<&str> {
+    items.iter().map(|i| i["key"].as_str().unwrap()).collect()
+}
+
+async fn journeys(url: Option<String>) {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), url.as_deref());
+    let admin = server
+        .admin_token
+        .clone()
+        .expect("a first start prints the admin token");
+    let api = Api {
+        http: Client::new(),
+        base: server.base.clone(),
+    };
+
+    // Unauthenticated: liveness only.
+    let (s, v, _) = api.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v, h) = api
+        .call(Method::GET, "/v1/views/breaches", None, None)
+        .await;
+    problem(s, &v, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(h.get("www-authenticate").is_some());
+    assert_eq!(h.get("content-type").unwrap(), "application/problem+json");
+    let (s, v) = api.get("/v1/views/breaches", "isa_not-a-token").await;
+    problem(s, &v, StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    let police_pc = api.user(&admin, "pc-1234", "police", "practitioner").await;
+    let police_dpo = api.user(&admin, "police-dpo", "police", "dpo").await;
+    let council_dpo = api.user(&admin, "council-dpo", "council", "dpo").await;
+    let housing_dpo = api.user(&admin, "housing-dpo", "housing", "dpo").await;
+    let ico = api.user(&admin, "ico-auditor", "ico", "regulator").await;
+    let (s, v) = api
+        .post(
+            "/v1/admin/users",
+            &admin,
+            &json!({"name": "x", "partner": "nobody", "role": "dpo"}),
+        )
+        .await;
+    problem(s, &v, StatusCode::BAD_REQUEST, "validation");
+    assert_eq!(v["field"], "partner");
+    let (s, v) = api
+        .post(
+            "/v1/admin/users",
+            &admin,
+            &json!({"name": "police-dpo", "partner": "police", "role": "dpo"}),
+        )
+        .await;
+    problem(s, &v, StatusCode::CONFLICT, "conflict");
+
+    // Need-to-know over the demo's two breaches: br-0001 (council's, alerting police
+    // and housing) and br-0002 (housing's alone).
+    let all = api
+        .rows_until("/v1/views/breaches", &ico, |rows| rows.len() == 2)
+        .await;
+    assert_eq!(keys(&all), ["breach/br-2025-0001", "breach/br-2025-0002"]);
+    for (token, expected) in [
+        (&police_dpo, vec!["breach/br-2025-0001"]),
+        (&council_dpo, vec!["breach/br-2025-0001"]),
+        (
+            &housing_dpo,
+            vec!["breach/br-2025-0001", "breach/br-2025-0002"],
+        ),
+    ] {
+        let (s, v) = api.get("/v1/views/breaches", token).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(keys(v["items"].as_array().unwrap()), expected);
+    }
+
+    // Role × endpoint: who may do what at all.
+    let own_breach = command(
+        "police",
+        "breach/br-test-9",
+        "2025-09-01T10:00:00Z",
+        json!({
+            "type": "BreachDetected", "became_aware_at": "2025-09-01T09:00:00Z",
+            "nature": ["confidentiality"], "data_categories": ["personal"], "subject_categories": ["victims"],
+            "approximate_subjects": 3, "approximate_records": 3,
+            "description": "A victim statement was sent to the wrong address.",
+        }),
+    );
+    let councils_breach = command(
+        "council",
+        "breach/br-test-10",
+        "2025-09-01T10:00:00Z",
+        own_breach
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| !["stream", "by", "at"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    let empty = json!({});
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Method,
+        &'a str,
+        Option<&'a Value>,
+        StatusCode,
+    );
+    let matrix: Vec<Case<'_>> = vec![
+        (
+            "practitioner",
+            &police_pc,
+            Method::GET,
+            "/v1/views/disclosures",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            "practitioner",
+            &police_pc,
+            Method::GET,
+            "/v1/views/breaches",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "practitioner",
+            &police_pc,
+            Method::GET,
+            "/v1/ledger/entries",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "practitioner",
+            &police_pc,
+            Method::POST,
+            "/v1/commands",
+            Some(&councils_breach),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "practitioner",
+            &police_pc,
+            Method::POST,
+            "/v1/admin/users",
+            Some(&empty),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "dpo",
+            &police_dpo,
+            Method::GET,
+            "/v1/views/breaches",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            "dpo",
+            &police_dpo,
+            Method::GET,
+            "/v1/deadlines",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            "dpo",
+            &police_dpo,
+            Method::GET,
+            "/v1/deadlines?partner=council",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "dpo",
+            &police_dpo,
+            Method::GET,
+            "/v1/ledger/entries",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "dpo",
+            &police_dpo,
+            Method::POST,
+            "/v1/commands",
+            Some(&councils_breach),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "regulator",
+            &ico,
+            Method::GET,
+            "/v1/views/breaches",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            "regulator",
+            &ico,
+            Method::GET,
+            "/v1/deadlines?partner=council",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            "regulator",
+            &ico,
+            Method::GET,
+            "/v1/ledger/entries",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            "regulator",
+            &ico,
+            Method::POST,
+            "/v1/commands",
+            Some(&own_breach),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "regulator",
+            &ico,
+            Method::POST,
+            "/v1/admin/users",
+            Some(&empty),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "admin",
+            &admin,
+            Method::GET,
+            "/v1/views/disclosures",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "admin",
+            &admin,
+            Method::POST,
+            "/v1/commands",
+            Some(&own_breach),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "admin",
+            &admin,
+            Method::GET,
+            "/v1/ledger/checkpoint",
+            None,
+            StatusCode::OK,
+        ),
+    ];
+    for (role, token, method, path, body, expected) in matrix {
+        let (s, v, _) = api.call(method.clone(), path, Some(token), body).await;
+        assert_eq!(s, expected, "{role} {method} {path}: {v}");
+        if expected == StatusCode::FORBIDDEN {
+            assert_eq!(v["type"], "/problems/forbidden", "{role} {path}: {v}");
+        }
+    }
+    // Nothing the refused requests carried was recorded.
+    let (_, v) = api.get("/v1/ledger/entries?from=0&limit=1000", &ico).await;
+    let recorded = v["entries"].to_string();
+    assert!(!recorded.contains("br-test-9") && !recorded.contains("br-test-10"));
+
+    // A breach: detected, on its 72-hour clock, reported late — refused until the report
+    // says why — with its receipt.
+    let b = "breach/br-2025-0099";
+    let detected = command(
+        "police",
+        b,
+        "2025-09-01T10:00:00Z",
+        json!({
+            "type": "BreachDetected", "became_aware_at": "2025-09-01T09:00:00Z",
+            "nature": ["confidentiality"], "data_categories": ["personal"], "subject_categories": ["victims"],
+            "approximate_subjects": 3, "approximate_records": 3,
+            "description": "A victim statement was sent to the wrong address.",
+        }),
+    );
+    let (s, v, _) = api
+        .call(
+            Method::POST,
+            "/v1/commands",
+            Some(&police_dpo),
+            Some(&detected),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let receipt = &v["receipts"][0];
+    let seq = receipt["seq"].as_u64().unwrap();
+    assert!(receipt["checkpoint"]
+        .as_str()
+        .unwrap()
+        .contains("isa-ledger.local/partnership"));
+    assert!(receipt["tree_size"].as_u64().unwrap() > seq);
+    let rows = api
+        .rows_until(
+            "/v1/views/breaches?at=2025-09-04T10:00:00Z",
+            &police_dpo,
+            |rows| keys(rows).contains(&b),
+        )
+        .await;
+    let row = rows.iter().find(|r| r["key"] == b).unwrap();
+    assert_eq!(
+        row["due"], "2025-09-04T09:00:00Z",
+        "72 hours from awareness: {row}"
+    );
+    assert_eq!(row["status"], "overdue", "an hour past the deadline: {row}");
+    let (_, before) = api
+        .get("/v1/views/breaches?at=2025-09-03T09:00:00Z", &police_dpo)
+        .await;
+    let before = before["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == b)
+        .unwrap()
+        .clone();
+    assert_ne!(
+        before["status"], "overdue",
+        "a day before the deadline: {before}"
+    );
+    assert_eq!(before["seconds_left"], 86_400, "{before}");
+    // Another partner is not party to it.
+    let (_, v) = api.get("/v1/views/breaches", &council_dpo).await;
+    assert!(!keys(v["items"].as_array().unwrap()).contains(&b));
+
+    let late = command(
+        "police",
+        b,
+        "2025-09-05T12:00:00Z",
+        json!({
+            "type": "BreachReportedToIco", "report": "initial", "ico_reference": "IC-2025-009900",
+        }),
+    );
+    let (s, v) = api.post("/v1/commands", &police_dpo, &late).await;
+    problem(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "rule");
+    assert_eq!(v["rule"], "late-ico-report-reasons", "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("reasons_for_delay"),
+        "{v}"
+    );
+    let mut with_reasons = late.clone();
+    with_reasons["reasons_for_delay"] =
+        json!("The misdirected statement was only reported back to us on 4 September.");
+    let (s, v, _) = api
+        .call(
+            Method::POST,
+            "/v1/commands",
+            Some(&police_dpo),
+            Some(&with_reasons),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let reported_seq = v["receipts"][0]["seq"].as_u64().unwrap();
+    api.rows_until("/v1/views/breaches", &police_dpo, |rows| {
+        rows.iter().any(|r| {
+            r["key"] == b
+                && r["row"]["ico_reports"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        })
+    })
+    .await;
+
+    // Retrying with the same Idempotency-Key records nothing twice; reusing the key for
+    // something else is a conflict.
+    let followup = command(
+        "police",
+        b,
+        "2025-09-06T12:00:00Z",
+        json!({
+            "type": "BreachReportedToIco", "report": "follow-up", "ico_reference": "IC-2025-009900",
+        }),
+    );
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        let response = api
+            .http
+            .post(format!("{}/v1/commands", api.base))
+            .bearer_auth(&police_dpo)
+            .header("Idempotency-Key", "follow-up-1")
+            .json(&followup)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let v: Value = response.json().await.unwrap();
+        seqs.push(v["receipts"][0]["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seqs[0], seqs[1], "a retry returns the original receipt");
+    assert!(seqs[0] > reported_seq);
+    let mut other = followup.clone();
+    other["ico_reference"] = json!("IC-2025-009901");
+    let response = api
+        .http
+        .post(format!("{}/v1/commands", api.base))
+        .bearer_auth(&police_dpo)
+        .header("Idempotency-Key", "follow-up-1")
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+
+    // Proofs for the receipt, against the latest checkpoint.
+    let (s, v) = api
+        .get(&format!("/v1/ledger/proofs/inclusion/{seq}"), &police_dpo)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(!v["proof"].as_array().unwrap().is_empty());
+    let (s, v) = api
+        .get(
+            &format!("/v1/ledger/proofs/consistency?from={seq}"),
+            &police_dpo,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Bad input: named, never a 500, nothing written.
+    let (_, before) = api.get("/v1/ledger/entries?from=0&limit=1", &ico).await;
+    let size_before = before["tree_size"].as_u64().unwrap();
+    let raw = |body: &'static str| {
+        api.http
+            .post(format!("{}/v1/commands", api.base))
+            .bearer_auth(&police_dpo)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = raw("{not json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["field"], "body");
+    let r = raw(r#"{"stream": "breach/x"}"#).await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["field"], "by.partner", "{v}");
+    let mut unknown = detected.clone();
+    unknown["stream"] = json!("breach/br-2025-0100");
+    unknown["nature"] = json!(["telepathy"]);
+    let (s, v) = api.post("/v1/commands", &police_dpo, &unknown).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let big = "x".repeat(2 * 1024 * 1024);
+    // The server answers before reading the whole body and then closes the connection,
+    // so this request gets a connection of its own.
+    let r = Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+        .post(format!("{}/v1/commands", api.base))
+        .bearer_auth(&police_dpo)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "/problems/too-large");
+    for (path, field) in [
+        ("/v1/views/breaches?limit=many", "limit"),
+        ("/v1/views/breaches?cursor=%%%", "cursor"),
+        ("/v1/views/breaches?colour=red", "colour"),
+        ("/v1/deadlines?at=tomorrow", "at"),
+        ("/v1/ledger/proofs/inclusion/999999", ""),
+    ] {
+        let (s, v) = api.get(path, &police_dpo).await;
+        assert!(s.is_client_error(), "{path}: {s} {v}");
+        assert!(
+            v["type"].as_str().unwrap().starts_with("/problems/"),
+            "{path}: {v}"
+        );
+        if !field.is_empty() {
+            assert_eq!(v["field"], field, "{path}: {v}");
+        }
+    }
+    let (s, v, _) = api.call(Method::GET, "/v1/nowhere", Some(&ico), None).await;
+    problem(s, &v, StatusCode::NOT_FOUND, "not-found");
+    let (s, v, _) = api
+        .call(Method::DELETE, "/v1/commands", Some(&ico), None)
+        .await;
+    problem(s, &v, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
+    let (_, after) = api.get("/v1/ledger/entries?from=0&limit=1", &ico).await;
+    assert_eq!(
+        after["tree_size"].as_u64().unwrap(),
+        size_before,
+        "bad input wrote nothing"
+    );
+
+    // Pagination walks every row once.
+    let mut seen = Vec::new();
+    let mut path = "/v1/views/disclosures?limit=2".to_string();
+    loop {
+        let (s, v) = api.get(&path, &ico).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        seen.extend(
+            keys(v["items"].as_array().unwrap())
+                .into_iter()
+                .map(String::from),
+        );
+        match v["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/views/disclosures?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    let (_, whole) = api.get("/v1/views/disclosures?limit=1000", &ico).await;
+    let whole: Vec<String> = keys(whole["items"].as_array().unwrap())
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert!(whole.len() > 2);
+    assert_eq!(seen, whole);
+
+    // A revoked token is refused at once.
+    let (s, v) = api
+        .post("/v1/admin/users/pc-1234/tokens", &admin, &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (spare, spare_id) = (
+        v["token"].as_str().unwrap().to_string(),
+        v["id"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        api.get("/v1/views/disclosures", &spare).await.0,
+        StatusCode::OK
+    );
+    let (s, _, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/admin/tokens/{spare_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    problem_status(
+        api.get("/v1/views/disclosures", &spare).await,
+        StatusCode::UNAUTHORIZED,
+    );
+
+    // A graceful stop, then a restart that keeps everything and prints no new token.
+    let status = server.stop();
+    assert!(status.success(), "serve exits 0 on SIGTERM: {status}");
+    let server = Server::start(data.path(), url.as_deref());
+    assert!(
+        server.admin_token.is_none(),
+        "the admin token is printed once only"
+    );
+    let api = Api {
+        http: Client::new(),
+        base: server.base.clone(),
+    };
+    let rows = api
+        .rows_until("/v1/views/breaches", &police_dpo, |rows| {
+            keys(rows).contains(&b)
+        })
+        .await;
+    assert_eq!(rows.len(), 2);
+    assert!(server.stop().success());
+}
+
+fn problem_status((status, body): (StatusCode, Value), expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert!(body["type"].as_str().is_some(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeys_on_sqlite() {
+    journeys(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeys_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    journeys(Some(url)).await;
+}
