@@ -721,6 +721,61 @@ async fn journeys(url: Option<String>) {
         StatusCode::UNAUTHORIZED,
     );
 
+    // A regulator exports the log over HTTP and verifies it offline with the real
+    // verifier; a partner's DPO may not export.
+    let (s, v) = api
+        .get("/v1/ledger/export/entries.jsonl", &police_dpo)
+        .await;
+    problem(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let export = tempfile::tempdir().unwrap();
+    let fetch = |file: String| {
+        let request = api
+            .http
+            .get(format!("{}/v1/ledger/export/{file}", api.base))
+            .bearer_auth(&ico);
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+            r.bytes().await.unwrap()
+        }
+    };
+    let checkpoint = fetch("checkpoint".into()).await;
+    let size: u64 = std::str::from_utf8(&checkpoint)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::write(export.path().join("checkpoint"), &checkpoint).unwrap();
+    for file in ["entries.jsonl", "keys.jsonl", "ledger.vkey"] {
+        let bytes = fetch(format!("{file}?tree_size={size}")).await;
+        std::fs::write(export.path().join(file), &bytes).unwrap();
+    }
+    let entries = std::fs::read_to_string(export.path().join("entries.jsonl")).unwrap();
+    assert_eq!(entries.lines().count() as u64, size);
+    let verified = Command::new(env!("CARGO_BIN_EXE_isa-ledger"))
+        .arg("verify")
+        .arg(export.path())
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "the HTTP export verifies: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // A tampered copy does not.
+    let tampered = entries.replacen("IC-2025-009900", "IC-2025-000000", 1);
+    assert_ne!(tampered, entries);
+    std::fs::write(export.path().join("entries.jsonl"), tampered).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_isa-ledger"))
+        .arg("verify")
+        .arg(export.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+
     // A graceful stop, then a restart that keeps everything and prints no new token.
     let status = server.stop();
     assert!(status.success(), "serve exits 0 on SIGTERM: {status}");

@@ -90,19 +90,9 @@ pub async fn export<S: LedgerStore>(
         .ok_or(ExportError::Empty)?;
     out.flush().map_err(io(&path))?;
 
-    let keys: Vec<_> = keyring.records().cloned().collect();
-    let ledger_key = keyring
-        .ledger_key_for(size)
-        .ok_or_else(|| ExportError::Corrupt(0, "no ledger key is registered".into()))?;
+    let keys = keyring.records().count();
+    let (lines, ledger_key) = render_keys(&keyring, size)?;
     let path = dir.join("keys.jsonl");
-    let mut lines = Vec::new();
-    for record in &keys {
-        let value = serde_json::to_value(record)
-            .map_err(|e| ExportError::Corrupt(record.from_seq, e.to_string()))?;
-        canonical::write_canonical(&value, &mut lines)
-            .map_err(|e| ExportError::Corrupt(record.from_seq, e.to_string()))?;
-        lines.push(b'\n');
-    }
     std::fs::write(&path, lines).map_err(io(&path))?;
     let path = dir.join("checkpoint");
     std::fs::write(&path, note).map_err(io(&path))?;
@@ -110,6 +100,53 @@ pub async fn export<S: LedgerStore>(
     std::fs::write(&path, format!("{ledger_key}\n")).map_err(io(&path))?;
     Ok(ExportSummary {
         entries: written,
-        keys: keys.len(),
+        keys,
     })
+}
+
+/// `keys.jsonl` (one JCS line per key with its validity) and the ledger verifier key
+/// for a log of `size` entries, as the keyring built from those entries has them.
+fn render_keys(keyring: &Keyring, size: u64) -> Result<(Vec<u8>, String), ExportError> {
+    let ledger_key = keyring
+        .ledger_key_for(size)
+        .ok_or_else(|| ExportError::Corrupt(0, "no ledger key is registered".into()))?;
+    let mut lines = Vec::new();
+    for record in keyring.records() {
+        let value = serde_json::to_value(record)
+            .map_err(|e| ExportError::Corrupt(record.from_seq, e.to_string()))?;
+        canonical::write_canonical(&value, &mut lines)
+            .map_err(|e| ExportError::Corrupt(record.from_seq, e.to_string()))?;
+        lines.push(b'\n');
+    }
+    Ok((lines, ledger_key.to_string()))
+}
+
+/// Entries read per page by [`keys_at`] and by streaming exports.
+pub const EXPORT_PAGE: u32 = 1000;
+
+/// The export's `keys.jsonl` and `ledger.vkey` (with its newline) for the first `size`
+/// entries of chain `chain_id`: what the HTTP service serves beside a streamed
+/// `entries.jsonl`, so that the three describe the same log.
+pub async fn keys_at<S: LedgerStore>(
+    store: &S,
+    chain_id: i64,
+    origin: &str,
+    size: u64,
+) -> Result<(Vec<u8>, String), ExportError> {
+    let mut keyring = Keyring::new(origin);
+    let mut from = 0;
+    while from < size {
+        let page = store
+            .entries(chain_id, from, EXPORT_PAGE.min((size - from) as u32))
+            .await?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        for stored in page.iter().filter(|e| may_be_key_event(&e.bytes)) {
+            if let Ok(parsed) = serde_json::from_slice::<entry::Entry>(&stored.bytes) {
+                let _ = keyring.apply(stored.seq, &parsed.submission);
+            }
+        }
+    }
+    let (lines, key) = render_keys(&keyring, size)?;
+    Ok((lines, format!("{key}\n")))
 }

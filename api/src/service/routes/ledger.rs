@@ -166,3 +166,95 @@ fn proof_error(field: &str, e: AppendError) -> ApiError {
         other => ApiError::internal(other),
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    tree_size: Option<String>,
+}
+
+/// `GET /v1/ledger/export/{file}?tree_size=N`: the files of `isa-ledger export`, for a
+/// regulator to verify offline. Fetch `checkpoint` first and pass its tree size to the
+/// others, so all four describe the same log while appends go on; `entries.jsonl` is
+/// streamed a page at a time, never held whole.
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(file): Path<String>,
+    uri: Uri,
+) -> Result<axum::response::Response, ApiError> {
+    decide(&caller, Action::ReadEntries)?;
+    let q: ExportQuery = query(&uri)?;
+    let (latest_size, note) = latest(&state).await?;
+    let size = number("tree_size", q.tree_size.as_deref())?.unwrap_or(latest_size);
+    if size > latest_size {
+        return Err(ApiError::validation(
+            "tree_size",
+            format!("the log has {latest_size} entries under its latest checkpoint"),
+        ));
+    }
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    let jsonl = [(header::CONTENT_TYPE, "application/jsonl")];
+    let chain_id = state.ledger().chain_id();
+    match file.as_str() {
+        "checkpoint" => {
+            if size != latest_size {
+                return Err(ApiError::validation(
+                    "tree_size",
+                    "only the latest checkpoint is served; fetch it first and pass its size to the other files",
+                ));
+            }
+            Ok((text, note).into_response())
+        }
+        "keys.jsonl" | "ledger.vkey" => {
+            let (keys, vkey) = ledger::export::keys_at(
+                state.ledger().store(),
+                chain_id,
+                state.ledger().origin(),
+                size,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            Ok(if file == "keys.jsonl" {
+                (jsonl, keys).into_response()
+            } else {
+                (text, vkey).into_response()
+            })
+        }
+        "entries.jsonl" => {
+            let pages = futures_util::stream::unfold(Some(0u64), move |from| {
+                let state = state.clone();
+                async move {
+                    let from = from.filter(|f| *f < size)?;
+                    let limit = ledger::export::EXPORT_PAGE.min((size - from) as u32);
+                    let page = match state.ledger().store().entries(chain_id, from, limit).await {
+                        Ok(page) if !page.is_empty() => page,
+                        Ok(_) => return None,
+                        Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                    };
+                    let next = page.last().map(|e| e.seq + 1);
+                    let mut chunk = Vec::with_capacity(page.len() * 2048);
+                    for entry in &page {
+                        match ledger::entry::export_line(&entry.bytes, entry.content.as_ref()) {
+                            Ok(line) => {
+                                chunk.extend_from_slice(&line);
+                                chunk.push(b'\n');
+                            }
+                            Err(e) => {
+                                // Headers are gone by now: end the stream with an
+                                // error, which the client sees as a broken transfer.
+                                tracing::error!(seq = entry.seq, error = %e, "export: corrupt entry");
+                                return Some((Err(std::io::Error::other(e.to_string())), None));
+                            }
+                        }
+                    }
+                    Some((Ok(axum::body::Bytes::from(chunk)), next))
+                }
+            });
+            Ok((jsonl, axum::body::Body::from_stream(pages)).into_response())
+        }
+        other => Err(ApiError::NotFound(format!(
+            "an export has checkpoint, entries.jsonl, keys.jsonl and ledger.vkey, not {other:?}"
+        ))),
+    }
+}

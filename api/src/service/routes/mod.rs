@@ -26,6 +26,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/ledger/entries", get(ledger::entries))
         .route("/v1/ledger/proofs/inclusion/{seq}", get(ledger::inclusion))
         .route("/v1/ledger/proofs/consistency", get(ledger::consistency))
+        .route("/v1/ledger/export/{file}", get(ledger::export))
         .route("/v1/admin/users", post(admin::create_user))
         .route("/v1/admin/users/{name}/tokens", post(admin::issue_token))
         .route("/v1/admin/tokens/{id}", delete(admin::revoke_token))
