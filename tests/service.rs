@@ -557,17 +557,17 @@ async fn journeys(url: Option<String>) {
             "type": "BreachReportedToIco", "report": "follow-up", "ico_reference": "IC-2025-009900",
         }),
     );
-    let mut seqs = Vec::new();
-    for _ in 0..2 {
-        let response = api
-            .http
+    let with_key = |command: &Value| {
+        api.http
             .post(format!("{}/v1/commands", api.base))
             .bearer_auth(&police_dpo)
             .header("Idempotency-Key", "follow-up-1")
-            .json(&followup)
+            .json(command)
             .send()
-            .await
-            .unwrap();
+    };
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        let response = with_key(&followup).await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         let v: Value = response.json().await.unwrap();
         seqs.push(v["receipts"][0]["seq"].as_u64().unwrap());
@@ -576,15 +576,7 @@ async fn journeys(url: Option<String>) {
     assert!(seqs[0] > reported_seq);
     let mut other = followup.clone();
     other["ico_reference"] = json!("IC-2025-009901");
-    let response = api
-        .http
-        .post(format!("{}/v1/commands", api.base))
-        .bearer_auth(&police_dpo)
-        .header("Idempotency-Key", "follow-up-1")
-        .json(&other)
-        .send()
-        .await
-        .unwrap();
+    let response = with_key(&other).await.unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
 
     // Proofs for the receipt, against the latest checkpoint.

@@ -197,7 +197,7 @@ impl AccessDb {
     pub async fn sqlite(path: &Path) -> Result<AccessDb, AccessError> {
         sqlx::any::install_default_drivers();
         create_private_file(path).map_err(|e| AccessError::File(path.display().to_string(), e))?;
-        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let url = ledger::store::migrations::sqlite_url(path);
         let pool = AnyPoolOptions::new()
             .max_connections(2)
             .after_connect(|conn, _| {
@@ -242,20 +242,11 @@ impl AccessDb {
     }
 
     fn sql(&self, sql: &str) -> String {
-        if !self.postgres {
-            return sql.to_string();
+        if self.postgres {
+            ledger::store::migrations::numbered_placeholders(sql)
+        } else {
+            sql.to_string()
         }
-        let mut out = String::with_capacity(sql.len() + 8);
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
-        out
     }
 
     pub async fn has_users(&self) -> Result<bool, AccessError> {
@@ -346,10 +337,13 @@ impl AccessDb {
             return Ok(None);
         };
         let role: String = row.try_get(3)?;
-        Ok(Role::parse(&role).map(|role| Caller {
-            token_id: row.try_get(0).unwrap_or_default(),
-            user: row.try_get(1).unwrap_or_default(),
-            partner: row.try_get(2).unwrap_or_default(),
+        let Some(role) = Role::parse(&role) else {
+            return Ok(None);
+        };
+        Ok(Some(Caller {
+            token_id: row.try_get(0)?,
+            user: row.try_get(1)?,
+            partner: row.try_get(2)?,
             role,
         }))
     }

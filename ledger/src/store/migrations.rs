@@ -69,3 +69,35 @@ pub fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// The `sqlx` URL of the SQLite file at `path`, created if missing. The path is
+/// percent-encoded, so spaces, `?` and `#` in directory names survive.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    let mut out = String::from("sqlite://");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str("?mode=rwc");
+    out
+}
+
+/// `sql` with its `?` placeholders numbered `$1`, `$2`, … for PostgreSQL, so that the
+/// stores written over `sqlx::Any` keep one text per statement.
+pub fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

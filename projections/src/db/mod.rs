@@ -95,7 +95,7 @@ impl ViewDb {
         // the ledger's file.
         ledger::store::migrations::create_private_file(path)
             .map_err(|e| DbError::Corrupt(format!("cannot create {}: {e}", path.display())))?;
-        let url = format!("sqlite://{}?mode=rwc", url_path(path));
+        let url = ledger::store::migrations::sqlite_url(path);
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .after_connect(|conn, _| {
@@ -164,20 +164,7 @@ impl ViewDb {
     fn sql(&self, sql: &str) -> String {
         match self.dialect {
             Dialect::Sqlite => sql.to_string(),
-            Dialect::Postgres => {
-                let mut out = String::with_capacity(sql.len() + 16);
-                let mut n = 0;
-                for c in sql.chars() {
-                    if c == '?' {
-                        n += 1;
-                        out.push('$');
-                        out.push_str(&n.to_string());
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
+            Dialect::Postgres => ledger::store::migrations::numbered_placeholders(sql),
         }
     }
 
@@ -736,17 +723,4 @@ fn index_ddl(table: &str) -> Vec<String> {
              (chain_id, partner, key)"
         ),
     ]
-}
-
-/// A filesystem path as the path part of a `sqlite://` URL.
-fn url_path(path: &Path) -> String {
-    let mut out = String::new();
-    for b in path.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
