@@ -7,188 +7,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+#[path = "service/partner_signed.rs"]
+mod partner_signed;
+#[path = "service/support.rs"]
+mod support;
+
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A running `isa-ledger serve`.
-struct Server {
-    child: Child,
-    base: String,
-    admin_token: Option<String>,
-}
-
-impl Server {
-    fn start(data: &Path, url: Option<&str>) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_isa-ledger"));
-        cmd.arg("--data-dir")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
-            .env_remove("DATABASE_URL")
-            .env_remove("ISA_LEDGER_PARTNERSHIP_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(url) = url {
-            cmd.arg("--database-url").arg(url);
-        }
-        let mut child = cmd.spawn().expect("start isa-ledger serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut admin_token = None;
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("serve exited before listening")
-                .unwrap();
-            if let Some(rest) =
-                line.strip_prefix("administrator token (shown once; keep it safe): ")
-            {
-                admin_token = Some(rest.trim().to_string());
-            }
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                break addr.trim().to_string();
-            }
-        };
-        // Keep reading stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            base,
-            admin_token,
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Api {
-    http: Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value, headers)
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let (s, v, _) = self.call(Method::GET, path, Some(token), None).await;
-        (s, v)
-    }
-
-    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-        let (s, v, _) = self.call(Method::POST, path, Some(token), Some(body)).await;
-        (s, v)
-    }
-
-    /// Creates a user and returns a fresh token for it.
-    async fn user(&self, admin: &str, name: &str, partner: &str, role: &str) -> String {
-        let (s, v) = self
-            .post(
-                "/v1/admin/users",
-                admin,
-                &json!({"name": name, "partner": partner, "role": role}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let (s, v) = self
-            .post(
-                &format!("/v1/admin/users/{name}/tokens"),
-                admin,
-                &json!({"label": "test"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        v["token"].as_str().unwrap().to_string()
-    }
-
-    /// The view's rows once `pred` holds for them (the views follow the log within a
-    /// second or so).
-    async fn rows_until(
-        &self,
-        path: &str,
-        token: &str,
-        pred: impl Fn(&[Value]) -> bool,
-    ) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (s, v) = self.get(path, token).await;
-            assert_eq!(s, StatusCode::OK, "{v}");
-            let items = v["items"].as_array().cloned().unwrap_or_default();
-            if pred(&items) {
-                return items;
-            }
-            assert!(Instant::now() < deadline, "{path} never got there: {v}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn problem(status: StatusCode, body: &Value, expected: StatusCode, kind: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["type"], format!("/problems/{kind}"), "{body}");
-    assert_eq!(body["status"], expected.as_u16(), "{body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
-}
-
-fn command(partner: &str, stream: &str, at: &str, fact: Value) -> Value {
-    let mut c = json!({
-        "stream": stream,
-        "by": {"partner": partner, "user": format!("{partner}-dpo"), "role": "data-protection-officer"},
-        "at": at,
-    });
-    c.as_object_mut()
-        .unwrap()
-        .extend(fact.as_object().unwrap().clone());
-    c
-}
-
-fn keys(items: &[Value]) -> Vec<&str> {
-    items.iter().map(|i| i["key"].as_str().unwrap()).collect()
-}
+use std::process::Command;
+use support::{command, keys, problem, problem_status, Api, Server};
 
 async fn journeys(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
@@ -720,44 +547,9 @@ async fn journeys(url: Option<String>) {
         .await;
     problem(s, &v, StatusCode::FORBIDDEN, "forbidden");
     let export = tempfile::tempdir().unwrap();
-    let fetch = |file: String| {
-        let request = api
-            .http
-            .get(format!("{}/v1/ledger/export/{file}", api.base))
-            .bearer_auth(&ico);
-        async move {
-            let r = request.send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-            r.bytes().await.unwrap()
-        }
-    };
-    let checkpoint = fetch("checkpoint".into()).await;
-    let size: u64 = std::str::from_utf8(&checkpoint)
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    std::fs::write(export.path().join("checkpoint"), &checkpoint).unwrap();
-    for file in ["entries.jsonl", "keys.jsonl", "ledger.vkey"] {
-        let bytes = fetch(format!("{file}?tree_size={size}")).await;
-        std::fs::write(export.path().join(file), &bytes).unwrap();
-    }
-    let entries = std::fs::read_to_string(export.path().join("entries.jsonl")).unwrap();
-    assert_eq!(entries.lines().count() as u64, size);
-    let verified = Command::new(env!("CARGO_BIN_EXE_isa-ledger"))
-        .arg("verify")
-        .arg(export.path())
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "the HTTP export verifies: {}{}",
-        String::from_utf8_lossy(&verified.stdout),
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    api.export_and_verify(&ico, export.path()).await;
     // A tampered copy does not.
+    let entries = std::fs::read_to_string(export.path().join("entries.jsonl")).unwrap();
     let tampered = entries.replacen("IC-2025-009900", "IC-2025-000000", 1);
     assert_ne!(tampered, entries);
     std::fs::write(export.path().join("entries.jsonl"), tampered).unwrap();
@@ -789,11 +581,6 @@ async fn journeys(url: Option<String>) {
     assert!(server.stop().success());
 }
 
-fn problem_status((status, body): (StatusCode, Value), expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(body["type"].as_str().is_some(), "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journeys_on_sqlite() {
     journeys(None).await;
@@ -805,4 +592,17 @@ async fn journeys_on_postgres() {
         return;
     };
     journeys(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_signed_submissions_on_sqlite() {
+    partner_signed::journey(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_signed_submissions_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    partner_signed::journey(Some(url)).await;
 }

@@ -84,6 +84,57 @@ pub struct Submitted {
     pub receipts: Vec<Receipt>,
 }
 
+/// Who signs a command's entries.
+enum Signing<'a> {
+    /// A key this process holds (a custodial partner key): signed and appended at once.
+    Here(&'a SignerKey),
+    /// The partner holds its key: the entries are prepared for it to sign.
+    Elsewhere { partner: &'a str, key_id: &'a str },
+}
+
+impl Signing<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Signing::Here(key) => key.name(),
+            Signing::Elsewhere { partner, .. } => partner,
+        }
+    }
+
+    fn key_id(&self) -> String {
+        match self {
+            Signing::Here(key) => key.verifier().id_hex(),
+            Signing::Elsewhere { key_id, .. } => key_id.to_string(),
+        }
+    }
+}
+
+/// What deciding a command for a partner-held key gives.
+#[derive(Debug)]
+pub enum Decided {
+    /// Already recorded (a retry under the same idempotency key), or recorded now.
+    Recorded(Submitted),
+    /// Decided; the entries wait for the partner's signatures.
+    ToSign(Prepared),
+}
+
+/// A decided command's entries, unsigned, in the order they must be recorded.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub stream: String,
+    pub author: String,
+    pub events: Vec<String>,
+    pub entries: Vec<PreparedEntry>,
+}
+
+/// One entry to sign: the partner signs [`ledger::entry::submission_message`] of the
+/// SHA-256 of the submission's canonical bytes.
+#[derive(Debug, Clone)]
+pub struct PreparedEntry {
+    pub submission: Submission,
+    pub expected: ExpectedVersion,
+    pub content: Option<Content>,
+}
+
 /// The domain over one log.
 pub struct Domain<S: LedgerStore> {
     ledger: Ledger<S>,
@@ -140,10 +191,87 @@ impl<S: LedgerStore + Clone> Domain<S> {
     /// fields) and appends the events it produces, signed with `signer`.
     pub async fn submit(
         &self,
-        mut command: Value,
+        command: Value,
         signer: &SignerKey,
         idempotency_key: &str,
     ) -> Result<Submitted, SubmitError> {
+        match self
+            .decide_command(command, &Signing::Here(signer), idempotency_key)
+            .await?
+        {
+            Decided::Recorded(submitted) => Ok(submitted),
+            // Signing here never leaves entries for someone else to sign.
+            Decided::ToSign(prepared) => Err(SubmitError::WrongSigner {
+                acting: prepared.author,
+                signer: signer.name().to_string(),
+            }),
+        }
+    }
+
+    /// Decides one command for a partner that holds its own key: the entries it would
+    /// record are returned unsigned, for the partner to sign and [`Domain::commit`].
+    /// A command already recorded under this idempotency key returns its receipts.
+    pub async fn prepare(
+        &self,
+        command: Value,
+        partner: &str,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> Result<Decided, SubmitError> {
+        self.decide_command(
+            command,
+            &Signing::Elsewhere { partner, key_id },
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Records prepared entries with the partner's signatures, one per entry in order.
+    /// The ledger verifies each against the partner's registered key and the stream's
+    /// expected version, so a bad signature, or a stream that moved since the command
+    /// was decided, writes nothing.
+    pub async fn commit(
+        &self,
+        prepared: Prepared,
+        signatures: &[[u8; 64]],
+    ) -> Result<Submitted, SubmitError> {
+        if signatures.len() != prepared.entries.len() {
+            return Err(Refusal::invalid(
+                "signatures",
+                format!(
+                    "{} entries were prepared, so {} signatures are needed, not {}",
+                    prepared.entries.len(),
+                    prepared.entries.len(),
+                    signatures.len()
+                ),
+            )
+            .into());
+        }
+        let mut requests = Vec::with_capacity(signatures.len());
+        for (entry, signature) in prepared.entries.into_iter().zip(signatures) {
+            requests.push(AppendRequest {
+                submission: SignedSubmission::with_signature(entry.submission, *signature)
+                    .map_err(AppendError::from)?,
+                expected: entry.expected,
+                content: entry.content,
+            });
+        }
+        // This process's copy of the stream is not advanced here; it is read again.
+        self.forget(&prepared.stream);
+        let receipts = self.ledger.append_all(requests).await?;
+        Ok(Submitted {
+            stream: prepared.stream,
+            events: prepared.events,
+            receipts,
+        })
+    }
+
+    async fn decide_command(
+        &self,
+        mut command: Value,
+        signer: &Signing<'_>,
+        idempotency_key: &str,
+    ) -> Result<Decided, SubmitError> {
         self.pseudonymise(&mut command)?;
         let Some(fields) = command.as_object_mut() else {
             return Err(Refusal::invalid("$", "a command is a JSON object").into());
@@ -396,9 +524,9 @@ impl<S: LedgerStore + Clone> Domain<S> {
         stream: &str,
         command: A::Command,
         services: A::Services,
-        signer: &SignerKey,
+        signer: &Signing<'_>,
         idempotency_key: &str,
-    ) -> Result<Submitted, SubmitError>
+    ) -> Result<Decided, SubmitError>
     where
         A: Aggregate<Error = Refusal> + Clone + 'static,
     {
@@ -416,9 +544,9 @@ impl<S: LedgerStore + Clone> Domain<S> {
         loaded: Loaded<A>,
         command: A::Command,
         services: A::Services,
-        signer: &SignerKey,
+        signer: &Signing<'_>,
         idempotency_key: &str,
-    ) -> Result<Submitted, SubmitError>
+    ) -> Result<Decided, SubmitError>
     where
         A: Aggregate<Error = Refusal> + Clone + 'static,
     {
@@ -433,7 +561,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
             .earlier_receipts(stream, &entries, signer.name(), idempotency_key)
             .await?
         {
-            return Ok(earlier);
+            return Ok(Decided::Recorded(earlier));
         }
         let mut state = A::clone(&state);
         let sink = EventSink::<A>::default();
@@ -457,7 +585,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
             } else {
                 Vec::new()
             };
-            let request = submission(
+            let entry = unsigned_entry(
                 value,
                 SubmissionParts {
                     stream,
@@ -473,10 +601,32 @@ impl<S: LedgerStore + Clone> Domain<S> {
                 },
                 signer,
             )?;
-            requests.push(request);
+            requests.push(entry);
             types.push(event_type);
             keys.push(key);
         }
+        let signer = match signer {
+            Signing::Here(key) => *key,
+            Signing::Elsewhere { partner, .. } => {
+                return Ok(Decided::ToSign(Prepared {
+                    stream: stream.to_string(),
+                    author: partner.to_string(),
+                    events: types,
+                    entries: requests,
+                }))
+            }
+        };
+        let requests = requests
+            .into_iter()
+            .map(|entry| {
+                Ok(AppendRequest {
+                    submission: SignedSubmission::sign(entry.submission, signer)
+                        .map_err(AppendError::from)?,
+                    expected: entry.expected,
+                    content: entry.content,
+                })
+            })
+            .collect::<Result<Vec<_>, SubmitError>>()?;
         let has_content: Vec<bool> = requests.iter().map(|r| r.content.is_some()).collect();
         // The events of one command are recorded together or not at all.
         let receipts = match self.ledger.append_all(requests).await {
@@ -507,11 +657,11 @@ impl<S: LedgerStore + Clone> Domain<S> {
                 entries: Arc::new(all),
             },
         );
-        Ok(Submitted {
+        Ok(Decided::Recorded(Submitted {
             stream: stream.to_string(),
             events: types,
             receipts,
-        })
+        }))
     }
 }
 
@@ -621,12 +771,12 @@ struct SubmissionParts<'a> {
     redacts: Vec<u64>,
 }
 
-/// Splits an event into its signed payload and redactable content, and signs it.
-fn submission(
+/// Splits an event into its signed payload and redactable content, not yet signed.
+fn unsigned_entry(
     event: Value,
     parts: SubmissionParts<'_>,
-    signer: &SignerKey,
-) -> Result<AppendRequest, SubmitError> {
+    signer: &Signing<'_>,
+) -> Result<PreparedEntry, SubmitError> {
     let Value::Object(mut fields) = event else {
         return Err(Refusal::invalid("$", "an event is a JSON object").into());
     };
@@ -656,15 +806,16 @@ fn submission(
         event_type: parts.event_type.to_string(),
         event_version: parts.event_version,
         idempotency_key: parts.idempotency_key.to_string(),
-        key_id: signer.verifier().id_hex(),
+        key_id: signer.key_id(),
         occurred_at: at,
         origin: parts.origin.to_string(),
         payload: Value::Object(fields),
         redacts: parts.redacts,
         stream: parts.stream.to_string(),
     };
-    Ok(AppendRequest {
-        submission: SignedSubmission::sign(submission, signer).map_err(AppendError::from)?,
+    submission.validate().map_err(AppendError::from)?;
+    Ok(PreparedEntry {
+        submission,
         expected: parts.expected,
         content,
     })

@@ -343,6 +343,24 @@ impl SignedSubmission {
         })
     }
 
+    /// A submission signed elsewhere with `signature`, given as fields. The signature
+    /// is checked later, against the key valid when the entry is sequenced.
+    pub fn with_signature(
+        submission: Submission,
+        signature: [u8; 64],
+    ) -> Result<SignedSubmission, EntryError> {
+        submission.validate()?;
+        let canonical = submission.canonical_bytes()?;
+        let hash = Hash::of(&canonical);
+        Ok(SignedSubmission {
+            submission,
+            canonical,
+            hash,
+            signature,
+            signed_here_by: None,
+        })
+    }
+
     /// Accepts a submission signed elsewhere (a partner holding its own key). The
     /// signature is checked later, against the key valid when the entry is sequenced.
     pub fn from_parts(

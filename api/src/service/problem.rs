@@ -22,6 +22,10 @@ pub enum ApiError {
     /// A domain rule refused the command; nothing was written.
     #[error("refused by rule {rule}: {detail}")]
     Rule { rule: String, detail: String },
+    /// A partner-signed submission whose author signature does not verify against the
+    /// partner's registered key; nothing was written.
+    #[error("{0}")]
+    BadSignature(String),
     /// The stream moved on (expected version), or an idempotency key was reused for
     /// something else.
     #[error("{0}")]
@@ -63,6 +67,7 @@ impl ApiError {
         match self {
             ApiError::Validation { .. } => "validation",
             ApiError::Rule { .. } => "rule",
+            ApiError::BadSignature(_) => "bad-signature",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
@@ -79,6 +84,7 @@ impl ApiError {
         match self {
             ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
             ApiError::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadSignature(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -155,6 +161,7 @@ fn problem_response(status: StatusCode, body: &Value) -> axum::response::Respons
 pub const KINDS: &[(&str, &str, &str)] = &[
     ("validation", "The request is not valid", "Correct the field named in `field` and send the request again."),
     ("rule", "A protocol rule refused the command", "Nothing was recorded. `rule` names the rule; `detail` says what would satisfy it."),
+    ("bad-signature", "The author signature does not verify", "Nothing was recorded. Sign the `sign` bytes of each prepared entry, exactly as given, with the partner's current registered key, and send the base64 signatures in order."),
     ("conflict", "The request conflicts with what is recorded", "The stream changed since you read it, or the idempotency key was used for a different request. Read again and decide again."),
     ("unauthenticated", "No valid bearer token", "Send `Authorization: Bearer TOKEN` with a token an administrator issued."),
     ("forbidden", "Your role or partner may not do this", "Ask your DPO or the administrator; need-to-know limits what each partner sees."),

@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::reference::Reference;
 use domain::service::Domain;
+use ledger::keyring::Custody;
 use ledger::keys::SignerKey;
 use ledger::pipeline::{Ledger, PipelineConfig};
 use ledger::store::{AnyStore, LedgerStore};
@@ -32,6 +33,7 @@ pub struct AppState {
     /// Set once shutdown begins: writes are refused from then on.
     pub draining: AtomicBool,
     signers: Mutex<HashMap<String, Arc<SignerKey>>>,
+    prepared: Mutex<HashMap<String, super::routes::Waiting>>,
     callers: Mutex<HashMap<String, (Caller, Instant)>>,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
@@ -65,6 +67,7 @@ impl AppState {
             access,
             draining: AtomicBool::new(false),
             signers: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
             callers: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
         })
@@ -85,10 +88,36 @@ impl AppState {
         Ok(Some(issued.token))
     }
 
-    /// The custodial key that signs for `partner`, read once.
+    /// The custodial key that signs for `partner`: read once, and again after the
+    /// partner's key is rotated.
     pub async fn signer(&self, partner: &str) -> Result<Arc<SignerKey>, ApiError> {
-        if let Some(key) = lock(&self.signers).get(partner) {
-            return Ok(key.clone());
+        let current = self
+            .ledger()
+            .keyring()
+            .records()
+            .find(|r| r.partner == partner && r.until_seq.is_none())
+            .map(|r| (r.key_id.clone(), r.custody));
+        match current {
+            None => {
+                return Err(ApiError::validation(
+                    "by.partner",
+                    format!("{partner} has no current key registered; an administrator registers one"),
+                ))
+            }
+            Some((_, Custody::PartnerHeld)) => {
+                return Err(ApiError::validation(
+                    "by.partner",
+                    format!("{partner} holds its own key, so this service cannot sign for it: POST the command to /v1/commands/prepare, sign each entry and POST the signatures to the address it gives"),
+                ))
+            }
+            Some((key_id, Custody::Custodial)) => {
+                if let Some(key) = lock(&self.signers)
+                    .get(partner)
+                    .filter(|k| k.verifier().id_hex() == key_id)
+                {
+                    return Ok(key.clone());
+                }
+            }
         }
         let key = crate::commands::keys::custodial_key(&self.dir, self.ledger(), partner, false)
             .await
@@ -96,6 +125,31 @@ impl AppState {
         let key = Arc::new(key);
         lock(&self.signers).insert(partner.to_string(), key.clone());
         Ok(key)
+    }
+
+    /// Keeps a prepared command for its partner to sign; expired ones are dropped first,
+    /// and at the limit the one expiring soonest.
+    pub fn hold_prepared(&self, id: String, waiting: super::routes::Waiting) {
+        let mut held = lock(&self.prepared);
+        let now = Instant::now();
+        held.retain(|_, w| w.expires > now);
+        if held.len() >= super::routes::PREPARED_LIMIT {
+            if let Some(oldest) = held
+                .iter()
+                .min_by_key(|(_, w)| w.expires)
+                .map(|(id, _)| id.clone())
+            {
+                held.remove(&oldest);
+            }
+        }
+        held.insert(id, waiting);
+    }
+
+    /// Takes a prepared command out while it is being committed, if it has not expired.
+    pub fn take_prepared(&self, id: &str) -> Option<super::routes::Waiting> {
+        lock(&self.prepared)
+            .remove(id)
+            .filter(|w| w.expires > Instant::now())
     }
 
     pub fn forget_callers(&self) {

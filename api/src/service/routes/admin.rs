@@ -1,4 +1,4 @@
-//! Users and tokens, for administrators. A token is shown once, when issued; only its
+//! Users, tokens and partners' keys, for administrators. A token is shown once, when issued; only its
 //! hash is kept.
 
 use crate::service::access::{decide, Action, Caller, Role};
@@ -8,6 +8,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use ed25519_dalek::Signature;
+use ledger::entry::decode_signature;
+use ledger::keyring::Custody;
+use ledger::keys::VerifierKey;
+use ledger::pipeline::AppendError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -118,4 +123,77 @@ pub async fn revoke_token(
     state.forget_callers();
     tracing::info!(token = %id, by = %caller.user, "token revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPartnerKey {
+    /// Verifier-key text `PARTNER+KEYID+BASE64`.
+    public_key: String,
+    /// Base64 Ed25519 signature by the new key over its proof-of-possession message.
+    possession: String,
+}
+
+/// `POST /v1/admin/partners/{partner}/keys` `{public_key, possession}`: a key the
+/// partner holds itself from now on. Registered if the partner has no current key,
+/// else the current one is rotated to it; either way an operator entry in the log.
+/// The partner then signs its own submissions (`/v1/commands/prepare`).
+pub async fn register_partner_key(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(partner): Path<String>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    decide(&caller, Action::Administer)?;
+    let request: NewPartnerKey = body(&bytes)?;
+    let key = VerifierKey::parse(&request.public_key)
+        .map_err(|e| ApiError::validation("public_key", e.to_string()))?;
+    if key.name != partner {
+        return Err(ApiError::validation(
+            "public_key",
+            format!("the key is named {:?}, not {partner:?}", key.name),
+        ));
+    }
+    let possession = decode_signature(&request.possession)
+        .map(|raw| Signature::from_bytes(&raw))
+        .map_err(|_| {
+            ApiError::validation(
+                "possession",
+                "must be standard base64 of a 64-byte Ed25519 signature",
+            )
+        })?;
+    let current = state
+        .ledger()
+        .keyring()
+        .records()
+        .find(|r| r.partner == partner && r.until_seq.is_none())
+        .map(|r| r.key_id.clone());
+    let ledger = state.ledger();
+    let receipt = match &current {
+        Some(old) => {
+            ledger
+                .rotate_partner_key(old, &key, Custody::PartnerHeld, &possession)
+                .await
+        }
+        None => {
+            ledger
+                .register_partner_key(&key, Custody::PartnerHeld, &possession)
+                .await
+        }
+    }
+    .map_err(|e| match e {
+        AppendError::Key(e) => ApiError::validation("possession", e.to_string()),
+        other => ApiError::internal(other),
+    })?;
+    tracing::info!(partner = %partner, key = %key.id_hex(), by = %caller.user, "partner-held key registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "partner": partner,
+            "key_id": key.id_hex(),
+            "custody": Custody::PartnerHeld,
+            "replaces": current,
+            "receipt": receipt.to_json(),
+        })),
+    ))
 }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::refusal::Refusal;
-use domain::service::SubmitError;
+use domain::service::{SubmitError, Submitted};
 use ledger::pipeline::AppendError;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
@@ -28,7 +28,22 @@ pub async fn submit(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let command: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::validation("body", format!("not JSON: {e}")))?;
-    let partner = command
+    let partner = acting_partner(&command)?;
+    decide(&caller, Action::Submit { partner: &partner })?;
+    let key = idempotency_key(&headers, &partner)?;
+    claim_key(&state, &headers, &partner, &key, &body).await?;
+    let signer = state.signer(&partner).await?;
+    let submitted = state
+        .domain
+        .submit(command, &signer, &key)
+        .await
+        .map_err(refusal)?;
+    Ok((StatusCode::CREATED, Json(receipts(&submitted))))
+}
+
+/// The partner a command acts for, `by.partner`.
+pub(super) fn acting_partner(command: &Value) -> Result<String, ApiError> {
+    Ok(command
         .get("by")
         .and_then(|by| by.get("partner"))
         .and_then(Value::as_str)
@@ -38,43 +53,50 @@ pub async fn submit(
                 "the acting partner's code is required: \"by\": {\"partner\": …, \"user\": …, \"role\": …}",
             )
         })?
-        .to_string();
-    decide(&caller, Action::Submit { partner: &partner })?;
-    let key = idempotency_key(&headers, &partner)?;
-    if headers.contains_key("idempotency-key") {
-        let body_hash = hex::encode(Sha256::digest(&body));
-        if !state
-            .access
-            .claim_idempotency_key(&partner, &key, &body_hash)
-            .await?
-        {
-            return Err(ApiError::Conflict(
-                "this Idempotency-Key was first used for a different request; use a new key for a new request".into(),
-            ));
-        }
+        .to_string())
+}
+
+/// Binds a client's Idempotency-Key to this request's body; a reuse for another body
+/// is a conflict.
+pub(super) async fn claim_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    partner: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    if !headers.contains_key("idempotency-key") {
+        return Ok(());
     }
-    let signer = state.signer(&partner).await?;
-    let submitted = state
-        .domain
-        .submit(command, &signer, &key)
-        .await
-        .map_err(refusal)?;
+    let body_hash = hex::encode(Sha256::digest(body));
+    if state
+        .access
+        .claim_idempotency_key(partner, key, &body_hash)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(
+            "this Idempotency-Key was first used for a different request; use a new key for a new request".into(),
+        ))
+    }
+}
+
+/// The answer to a recorded command: its stream, events and receipts.
+pub(super) fn receipts(submitted: &Submitted) -> Value {
     let receipts: Vec<Value> = submitted.receipts.iter().map(|r| r.to_json()).collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "stream": submitted.stream,
-            "events": submitted.events,
-            "receipts": receipts,
-        })),
-    ))
+    json!({
+        "stream": submitted.stream,
+        "events": submitted.events,
+        "receipts": receipts,
+    })
 }
 
 /// The key the ledger records the command under: the client's, scoped to its partner so
 /// two partners' keys never collide; without one, a fresh random key (the request is
 /// then not safely retryable). A key stays bound to the first body sent with it, even
 /// if that request was refused: a corrected command needs a new key.
-fn idempotency_key(headers: &HeaderMap, partner: &str) -> Result<String, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap, partner: &str) -> Result<String, ApiError> {
     match headers.get("idempotency-key") {
         Some(value) => {
             let text = value
@@ -102,7 +124,7 @@ fn idempotency_key(headers: &HeaderMap, partner: &str) -> Result<String, ApiErro
 }
 
 /// Maps the domain's and the ledger's refusals to problems; nothing was written.
-fn refusal(e: SubmitError) -> ApiError {
+pub(super) fn refusal(e: SubmitError) -> ApiError {
     match e {
         SubmitError::Refused(Refusal::Rule {
             rule,

@@ -6,6 +6,9 @@ mod admin;
 mod commands;
 mod health;
 mod ledger;
+mod signed;
+
+pub use signed::{Waiting, PREPARED_LIMIT};
 mod views;
 
 use super::state::AppState;
@@ -19,6 +22,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/readyz", get(health::readyz))
         .route("/problems/{kind}", get(health::problem_page))
         .route("/v1/commands", post(commands::submit))
+        .route("/v1/commands/prepare", post(signed::prepare))
+        .route("/v1/commands/prepared/{id}", post(signed::commit))
         .route("/v1/views", get(views::list))
         .route("/v1/views/{view}", get(views::rows))
         .route("/v1/deadlines", get(views::deadlines))
@@ -30,6 +35,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/admin/users", post(admin::create_user))
         .route("/v1/admin/users/{name}/tokens", post(admin::issue_token))
         .route("/v1/admin/tokens/{id}", delete(admin::revoke_token))
+        .route(
+            "/v1/admin/partners/{partner}/keys",
+            post(admin::register_partner_key),
+        )
 }
 
 /// Parses a query string into `T`, naming the parameter that is wrong.
