@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+#[path = "service/notices.rs"]
+mod notices;
 #[path = "service/partner_signed.rs"]
 mod partner_signed;
 #[path = "service/support.rs"]
@@ -605,4 +607,17 @@ async fn partner_signed_submissions_on_postgres() {
         return;
     };
     partner_signed::journey(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_reach_partners_on_sqlite() {
+    notices::journey(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_reach_partners_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    notices::journey(Some(url)).await;
 }

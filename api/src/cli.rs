@@ -174,7 +174,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ISA_LEDGER_LISTEN")]
     pub listen: Option<String>,
     /// A TOML file with any of: listen, body_limit, request_timeout, rate_limit,
-    /// rate_burst, demo.
+    /// rate_burst, webhook_backoff_ms, webhook_attempts, demo.
     #[arg(long, env = "ISA_LEDGER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Largest request body, bytes [default: 1048576]
@@ -189,6 +189,13 @@ pub struct ServeArgs {
     /// Requests per token allowed in a burst above the rate [default: 10000]
     #[arg(long, env = "ISA_LEDGER_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// Milliseconds before a failed webhook delivery is retried; each later retry waits
+    /// four times longer [default: 5000]
+    #[arg(long, env = "ISA_LEDGER_WEBHOOK_BACKOFF_MS")]
+    pub webhook_backoff_ms: Option<u64>,
+    /// Attempts per webhook delivery before it is marked failed [default: 8]
+    #[arg(long, env = "ISA_LEDGER_WEBHOOK_ATTEMPTS")]
+    pub webhook_attempts: Option<u32>,
     /// Seed the demo partnership into a new log, so the service starts populated.
     #[arg(long, env = "ISA_LEDGER_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,

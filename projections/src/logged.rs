@@ -66,6 +66,22 @@ pub fn decode(stored: &StoredEntry, expected: u64, prev: &Hash) -> Result<(Logge
             gap_end: stored.seq.saturating_sub(1),
         });
     }
+    let (logged, entry_prev) = decode_entry(stored)?;
+    if Hash::from_hex(&entry_prev).as_ref() != Some(prev) {
+        return Err(Break::HashMismatch {
+            seq: stored.seq,
+            before: stored.seq as i64 - 1,
+            named: entry_prev,
+            actual: prev.to_hex(),
+        });
+    }
+    Ok((logged, Hash::of(&stored.bytes)))
+}
+
+/// Decodes `stored` on its own, without checking its place in the chain: for readers
+/// that follow a projection which has checked it. Returns the entry and the `prev`
+/// hash it names.
+pub fn decode_entry(stored: &StoredEntry) -> Result<(Logged, String), Break> {
     let unreadable = |why: String| Break::Unreadable {
         seq: stored.seq,
         why,
@@ -78,14 +94,6 @@ pub fn decode(stored: &StoredEntry, expected: u64, prev: &Hash) -> Result<(Logge
             stored.seq, entry.seq
         )));
     }
-    if Hash::from_hex(&entry.prev).as_ref() != Some(prev) {
-        return Err(Break::HashMismatch {
-            seq: stored.seq,
-            before: stored.seq as i64 - 1,
-            named: entry.prev,
-            actual: prev.to_hex(),
-        });
-    }
     let event = domain::event::decode(&entry.submission).map_err(unreadable)?;
     let submission = entry.submission;
     Ok((
@@ -97,6 +105,6 @@ pub fn decode(stored: &StoredEntry, expected: u64, prev: &Hash) -> Result<(Logge
             has_content: submission.content_commitment.is_some(),
             event,
         },
-        Hash::of(&stored.bytes),
+        entry.prev,
     ))
 }

@@ -17,10 +17,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, url: Option<&str>) -> Server {
+        Server::start_with(data, url, &[])
+    }
+
+    /// Started with more flags.
+    pub fn start_with(data: &Path, url: Option<&str>, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_isa-ledger"));
         cmd.arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+            .args(extra)
             .env_remove("DATABASE_URL")
             .env_remove("ISA_LEDGER_PARTNERSHIP_SECRET")
             .stdout(Stdio::piped())

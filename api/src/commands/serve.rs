@@ -23,6 +23,8 @@ pub async fn run(dir: DataDir, url: Option<String>, args: ServeArgs) -> Result<E
             request_timeout: args.request_timeout,
             rate_limit: args.rate_limit,
             rate_burst: args.rate_burst,
+            webhook_backoff_ms: args.webhook_backoff_ms,
+            webhook_attempts: args.webhook_attempts,
             demo: args.demo,
         },
         args.config.as_deref(),

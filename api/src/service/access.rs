@@ -79,6 +79,12 @@ pub enum Action<'a> {
     ReadEntries,
     /// Users and tokens.
     Administer,
+    /// Register or stop `partner`'s webhooks.
+    ManageWebhooks { partner: &'a str },
+    /// `partner`'s webhooks and their delivery log.
+    ReadDeliveries { partner: &'a str },
+    /// The service's Prometheus metrics (counts and timings, no casework).
+    ReadMetrics,
 }
 
 /// What an allowed request may see.
@@ -138,6 +144,23 @@ pub fn decide(caller: &Caller, action: Action<'_>) -> Result<Scope, ApiError> {
         ),
         (Role::Admin, Action::Administer) => Ok(all),
         (_, Action::Administer) => refuse("only an administrator manages users and tokens".into()),
+        (Role::Dpo, Action::ManageWebhooks { partner } | Action::ReadDeliveries { partner }) => {
+            if partner == caller.partner {
+                Ok(own)
+            } else {
+                refuse(format!(
+                    "{} is {}'s DPO, not {partner}'s",
+                    caller.user, caller.partner
+                ))
+            }
+        }
+        (Role::Admin, Action::ManageWebhooks { .. } | Action::ReadDeliveries { .. }) => Ok(all),
+        (Role::Regulator, Action::ReadDeliveries { .. }) => Ok(all),
+        (_, Action::ManageWebhooks { .. } | Action::ReadDeliveries { .. }) => {
+            refuse("a partner's webhooks are set up by its DPO (or the administrator)".into())
+        }
+        (Role::Admin | Role::Regulator, Action::ReadMetrics) => Ok(all),
+        (_, Action::ReadMetrics) => refuse("metrics are for the operator and the regulator".into()),
     }
 }
 
@@ -182,16 +205,30 @@ pub struct AccessDb {
     postgres: bool,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "users and tokens",
-    include_str!("../../../migrations/access-sqlite/0001_users_tokens.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "users and tokens",
-    include_str!("../../../migrations/access-postgres/0001_users_tokens.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "users and tokens",
+        include_str!("../../../migrations/access-sqlite/0001_users_tokens.sql"),
+    ),
+    (
+        2,
+        "notice delivery",
+        include_str!("../../../migrations/access-sqlite/0002_notice_delivery.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "users and tokens",
+        include_str!("../../../migrations/access-postgres/0001_users_tokens.sql"),
+    ),
+    (
+        2,
+        "notice delivery",
+        include_str!("../../../migrations/access-postgres/0002_notice_delivery.sql"),
+    ),
+];
 
 impl AccessDb {
     pub async fn sqlite(path: &Path) -> Result<AccessDb, AccessError> {
@@ -241,7 +278,13 @@ impl AccessDb {
         })
     }
 
-    fn sql(&self, sql: &str) -> String {
+    /// The pool, for the other stores kept beside users and tokens (notice delivery).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// `sql` with `?` placeholders as this database wants them.
+    pub fn sql(&self, sql: &str) -> String {
         if self.postgres {
             ledger::store::migrations::numbered_placeholders(sql)
         } else {
@@ -435,6 +478,50 @@ mod tests {
             (Admin, casework, false, false),
             (Admin, Action::Administer, true, true),
             (Admin, Action::ReadProofs, true, true),
+            (
+                Dpo,
+                Action::ManageWebhooks { partner: "police" },
+                true,
+                false,
+            ),
+            (
+                Dpo,
+                Action::ManageWebhooks { partner: "council" },
+                false,
+                false,
+            ),
+            (
+                Practitioner,
+                Action::ManageWebhooks { partner: "police" },
+                false,
+                false,
+            ),
+            (
+                Regulator,
+                Action::ManageWebhooks { partner: "police" },
+                false,
+                false,
+            ),
+            (
+                Regulator,
+                Action::ReadDeliveries { partner: "police" },
+                true,
+                true,
+            ),
+            (
+                Admin,
+                Action::ManageWebhooks { partner: "police" },
+                true,
+                true,
+            ),
+            (
+                Dpo,
+                Action::ReadDeliveries { partner: "council" },
+                false,
+                false,
+            ),
+            (Dpo, Action::ReadMetrics, false, false),
+            (Admin, Action::ReadMetrics, true, true),
         ];
         for (role, action, allowed, everything) in cases {
             let got = decide(&caller(*role), *action);

@@ -16,6 +16,10 @@ pub const REQUEST_TIMEOUT_DEFAULT: u64 = 30;
 /// Per token, requests a second sustained, and the burst above it.
 pub const RATE_DEFAULT: u32 = 5_000;
 pub const BURST_DEFAULT: u32 = 10_000;
+/// A webhook delivery that fails is tried again after this many milliseconds, then four
+/// times longer each time: 5 s, 20 s, 80 s, … about 23 hours over 8 attempts.
+pub const WEBHOOK_BACKOFF_MS_DEFAULT: u64 = 5_000;
+pub const WEBHOOK_ATTEMPTS_DEFAULT: u32 = 8;
 
 /// What the flags and variables said (each `None` when neither did).
 #[derive(Debug, Default, Clone)]
@@ -25,6 +29,8 @@ pub struct Overrides {
     pub request_timeout: Option<u64>,
     pub rate_limit: Option<u32>,
     pub rate_burst: Option<u32>,
+    pub webhook_backoff_ms: Option<u64>,
+    pub webhook_attempts: Option<u32>,
     pub demo: Option<bool>,
 }
 
@@ -37,6 +43,8 @@ struct FileSettings {
     request_timeout: Option<u64>,
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
+    webhook_backoff_ms: Option<u64>,
+    webhook_attempts: Option<u32>,
     demo: Option<bool>,
 }
 
@@ -48,6 +56,10 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     pub rate_limit: u32,
     pub rate_burst: u32,
+    /// The first retry's delay; each later one is four times the one before.
+    pub webhook_backoff: Duration,
+    /// Attempts before a delivery is marked failed and the next one goes.
+    pub webhook_attempts: u32,
     /// Seed the demo partnership into an empty log on first start.
     pub demo: bool,
 }
@@ -106,6 +118,16 @@ impl ServeConfig {
                 .rate_burst
                 .or(from_file.rate_burst)
                 .unwrap_or(BURST_DEFAULT),
+            webhook_backoff: Duration::from_millis(
+                overrides
+                    .webhook_backoff_ms
+                    .or(from_file.webhook_backoff_ms)
+                    .unwrap_or(WEBHOOK_BACKOFF_MS_DEFAULT),
+            ),
+            webhook_attempts: overrides
+                .webhook_attempts
+                .or(from_file.webhook_attempts)
+                .unwrap_or(WEBHOOK_ATTEMPTS_DEFAULT),
             demo: overrides.demo.or(from_file.demo).unwrap_or(false),
         };
         for (name, value) in [
@@ -113,6 +135,11 @@ impl ServeConfig {
             ("request_timeout", config.request_timeout.as_secs()),
             ("rate_limit", u64::from(config.rate_limit)),
             ("rate_burst", u64::from(config.rate_burst)),
+            (
+                "webhook_backoff_ms",
+                config.webhook_backoff.as_millis() as u64,
+            ),
+            ("webhook_attempts", u64::from(config.webhook_attempts)),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));

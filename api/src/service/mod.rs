@@ -9,6 +9,8 @@
 
 pub mod access;
 pub mod config;
+pub(crate) mod delivery;
+pub(crate) mod metrics;
 pub mod problem;
 mod routes;
 mod state;
@@ -77,6 +79,19 @@ impl Application {
                     .await;
             })
         };
+        // The notice feed and the webhook sender stop when the server has drained.
+        let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let feed = tokio::spawn(delivery::follow(
+            state.clone(),
+            stopped(delivery_stopped.clone()),
+        ));
+        let sender = tokio::spawn(delivery::webhooks::deliver(
+            state.clone(),
+            stopped(delivery_stopped),
+        ));
         let draining = state.clone();
         let app = router(state.clone());
         axum::serve(self.listener, app)
@@ -84,10 +99,14 @@ impl Application {
                 shutdown.await;
                 // From here new writes are refused; requests in flight finish.
                 draining.draining.store(true, Ordering::SeqCst);
+                draining.closing.send_replace(true);
                 tracing::info!("shutting down: finishing requests in flight");
             })
             .await
             .context("the HTTP server failed")?;
+        let _ = stop_delivery.send(true);
+        let _ = feed.await;
+        let _ = sender.await;
         let _ = stop_views.send(());
         let _ = follower.await;
         tracing::info!("stopped");
@@ -104,6 +123,9 @@ fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(problem::problem_for_bare_errors))
-        .layer(axum::middleware::from_fn(state::trace_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            state::trace_request,
+        ))
         .with_state(state)
 }

@@ -32,6 +32,13 @@ pub struct AppState {
     pub access: AccessDb,
     /// Set once shutdown begins: writes are refused from then on.
     pub draining: AtomicBool,
+    /// Set with `draining`: ends open event streams, which would otherwise hold the
+    /// server open.
+    pub closing: tokio::sync::watch::Sender<bool>,
+    /// New notice changes, for open event streams.
+    pub feed: super::delivery::Feed,
+    pub webhooks: super::delivery::webhooks::WebhookDb,
+    pub metrics: super::metrics::Metrics,
     signers: Mutex<HashMap<String, Arc<SignerKey>>>,
     prepared: Mutex<HashMap<String, super::routes::Waiting>>,
     callers: Mutex<HashMap<String, (Caller, Instant)>>,
@@ -59,6 +66,7 @@ impl AppState {
                 .await
                 .with_context(|| format!("opening {}", dir.access_path().display()))?,
         };
+        let webhooks = super::delivery::webhooks::WebhookDb::new(&access);
         Ok(AppState {
             config,
             dir,
@@ -66,6 +74,10 @@ impl AppState {
             projector,
             access,
             draining: AtomicBool::new(false),
+            closing: tokio::sync::watch::channel(false).0,
+            feed: super::delivery::Feed::default(),
+            webhooks,
+            metrics: super::metrics::Metrics::default(),
             signers: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
             callers: Mutex::new(HashMap::new()),
@@ -274,9 +286,14 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
-/// Gives each request an id (echoed as `X-Request-Id`) and logs it: method, route,
-/// status, time, token id. Never the token, the query string or the body.
-pub async fn trace_request(request: Request, next: Next) -> Response {
+/// Gives each request an id (echoed as `X-Request-Id`), logs it (method, route, status,
+/// time, token id; never the token, the query string or the body) and counts it in the
+/// metrics by route template.
+pub async fn trace_request(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let id = format!(
         "req-{:x}-{}",
         std::process::id(),
@@ -297,6 +314,9 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
         next.run(request).instrument(span.clone()).await
     };
     let status = response.status().as_u16();
+    state
+        .metrics
+        .observe(method.as_str(), &route, status, started.elapsed());
     span.in_scope(|| {
         tracing::info!(
             status,

@@ -9,6 +9,7 @@
 
 mod receipt;
 mod sequencer;
+pub mod stats;
 
 pub use receipt::Receipt;
 
@@ -118,6 +119,7 @@ struct Shared<S> {
     ledger_keys: RwLock<Vec<SignerKey>>,
     /// Read by callers to check signatures; written by the sequencer after each commit.
     keyring: RwLock<Keyring>,
+    stats: stats::PipelineStats,
 }
 
 /// The payload of `PartnerKeyRegistered` (or, with the key it replaces,
@@ -226,6 +228,7 @@ impl<S: LedgerStore + Clone> Ledger<S> {
             chain_id: state.chain_id,
             ledger_keys: RwLock::new(vec![ledger_key]),
             keyring: RwLock::new(keyring),
+            stats: stats::PipelineStats::default(),
         });
         let (queue, receiver) = mpsc::channel(config.queue_depth.max(1));
         let (lookups, lookup_receiver) = mpsc::channel(64);
@@ -298,6 +301,11 @@ impl<S: LedgerStore + Clone> Ledger<S> {
     }
 
     /// A snapshot of every key and its validity.
+    /// Entries and batches committed by this process, and the batches' sizes.
+    pub fn stats(&self) -> stats::StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
     pub fn keyring(&self) -> Keyring {
         match self.shared.keyring.read() {
             Ok(ring) => ring.clone(),

@@ -334,6 +334,7 @@ fn settle<S: LedgerStore>(
 ) -> bool {
     match result {
         Ok(()) => {
+            shared.stats.committed(built.write.entries.len());
             match shared.keyring.write() {
                 Ok(mut guard) => *guard = built.after_keyring.clone(),
                 Err(poisoned) => *poisoned.into_inner() = built.after_keyring.clone(),

@@ -61,7 +61,9 @@ impl Notice {
     }
 }
 
-fn keys(event: &Logged) -> Vec<String> {
+/// The rows an entry creates or changes: notices (`STREAM#notice-…`, `#alert-…`,
+/// `#consult-…`, `#onward-…`) and the case's index row. What the notice feed follows.
+pub fn changed_keys(event: &Logged) -> Vec<String> {
     let Some(e) = &event.event else {
         return Vec::new();
     };
@@ -122,7 +124,7 @@ impl View for Notices {
     type Row = NoticeRow;
 
     fn touches(event: &Logged) -> Touch {
-        let keys = keys(event);
+        let keys = changed_keys(event);
         if keys.is_empty() {
             Touch::Nothing
         } else {
@@ -158,7 +160,7 @@ impl View for Notices {
                 reasons_entry: None,
             })
         };
-        let key_list = keys(event);
+        let key_list = changed_keys(event);
         let first = key_list.first().cloned().unwrap_or_default();
         match e {
             DomainEvent::Case(r) => match &r.fact {
@@ -289,4 +291,26 @@ impl View for Notices {
             },
         }
     }
+}
+
+/// The notices stored under `keys`, as the view holds them now (index rows and keys
+/// with no row are left out).
+pub async fn load(
+    db: &crate::db::ViewDb,
+    chain_id: i64,
+    keys: &[String],
+) -> Result<Vec<(String, Notice)>, crate::db::DbError> {
+    let table = crate::db::Names::live(<Notices as View>::NAME).table;
+    let rows = db
+        .load(&table, chain_id, crate::db::Select::Keys(keys))
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (key, body) in rows {
+        let row: NoticeRow = serde_json::from_str(&body)
+            .map_err(|e| crate::db::DbError::Corrupt(format!("notice {key:?}: {e}")))?;
+        if let NoticeRow::Notice(notice) = row {
+            out.push((key, *notice));
+        }
+    }
+    Ok(out)
 }

@@ -1,6 +1,9 @@
-//! Liveness, readiness and the pages the problem `type` URIs point at. These answer
-//! without a token: they say nothing about partners' data.
+//! Liveness, readiness and the pages the problem `type` URIs point at, which answer
+//! without a token (they say nothing about partners' data); and the metrics, which
+//! need an administrator's or regulator's token.
 
+use crate::service::access::{decide, Action, Caller};
+use crate::service::metrics::Gauges;
 use crate::service::problem::{ApiError, KINDS};
 use crate::service::state::AppState;
 use axum::extract::{Path, State};
@@ -63,5 +66,32 @@ pub async fn problem_page(Path(kind): Path<String>) -> Result<impl IntoResponse,
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         format!("{title}\n\n{what}\n"),
+    ))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    decide(&caller, Action::ReadMetrics)?;
+    let views = state.projector.status().await.map_err(ApiError::internal)?;
+    let tree_size = state
+        .ledger()
+        .latest_checkpoint()
+        .await
+        .map_err(ApiError::internal)?
+        .map_or(0, |(size, _)| size);
+    let text = state.metrics.render(&Gauges {
+        ledger: state.ledger().stats(),
+        tree_size,
+        views: &views,
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
     ))
 }

@@ -6,10 +6,12 @@ mod admin;
 mod commands;
 mod health;
 mod ledger;
+mod notices;
 mod signed;
 
 pub use signed::{Waiting, PREPARED_LIMIT};
 mod views;
+mod webhooks;
 
 use super::state::AppState;
 use axum::routing::{delete, get, post};
@@ -20,10 +22,17 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/problems/{kind}", get(health::problem_page))
         .route("/v1/commands", post(commands::submit))
         .route("/v1/commands/prepare", post(signed::prepare))
         .route("/v1/commands/prepared/{id}", post(signed::commit))
+        .route("/v1/inbox", get(notices::inbox))
+        .route("/v1/inbox/acknowledge", post(notices::acknowledge))
+        .route("/v1/inbox/stream", get(notices::stream))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", delete(webhooks::disable))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/views", get(views::list))
         .route("/v1/views/{view}", get(views::rows))
         .route("/v1/deadlines", get(views::deadlines))

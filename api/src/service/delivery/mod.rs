@@ -1,0 +1,258 @@
+//! Notices reaching partners as they happen, besides their inbox: a Server-Sent Events
+//! stream per partner and signed webhooks (see [`webhooks`]).
+//!
+//! The *feed* follows the log one step behind the notices view. For each entry the view
+//! has taken it asks the view which notice rows that entry created or settled
+//! ([`notices::changed_keys`]) and reads them from the view, so what a partner is sent
+//! is exactly what its inbox shows, worked out once. Each change is queued for the
+//! webhooks that want it and the feed's place is saved in the same transaction (a
+//! restart neither loses nor repeats a change), then it is broadcast to open streams.
+
+pub mod webhooks;
+
+use super::state::AppState;
+use ledger::store::LedgerStore;
+use ledger::timestamp;
+use projections::logged::decode_entry;
+use projections::views::notices::{self, Notice};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Entries read per step of the feed.
+const FEED_PAGE: u32 = 512;
+
+/// How often the feed looks for entries the notices view has taken.
+const FEED_PACE: Duration = Duration::from_millis(100);
+
+/// Changes kept for streams that fall behind; a stream further behind is told to
+/// reconnect with `Last-Event-ID`, which replays from the log.
+const BROADCAST_CAPACITY: usize = 4096;
+
+/// One change to a notice: issued, or settled (acknowledged, exempted, answered,
+/// granted, refused).
+#[derive(Debug, Clone)]
+pub struct NoticeChange {
+    /// The log entry that made the change.
+    pub seq: u64,
+    /// Its place among that entry's changes.
+    pub idx: u32,
+    pub event_type: &'static str,
+    pub recorded_at: String,
+    /// The notice's row key in the notices view.
+    pub key: String,
+    /// The notice as the view holds it when the change is sent.
+    pub notice: Notice,
+}
+
+impl NoticeChange {
+    /// Who is told: the recipient of a new notice; both sides of a settled one (the
+    /// issuer learns it was acted on).
+    pub fn audience(&self) -> Vec<&str> {
+        match self.event_type {
+            ISSUED => vec![self.notice.recipient.as_str()],
+            _ => vec![self.notice.issuer.as_str(), self.notice.recipient.as_str()],
+        }
+    }
+
+    pub fn concerns(&self, partner: &str) -> bool {
+        self.audience().contains(&partner)
+    }
+
+    /// The message, in the Standard Webhooks shape `{type, timestamp, data}`; the same
+    /// JSON is each SSE event's data.
+    pub fn payload(&self) -> Value {
+        json!({
+            "type": self.event_type,
+            "timestamp": self.recorded_at,
+            "data": {
+                "seq": self.seq,
+                "key": self.key,
+                "notice": self.notice,
+            },
+        })
+    }
+}
+
+pub const ISSUED: &str = "notice.issued";
+pub const SETTLED: &str = "notice.settled";
+
+/// The feed's live side: open streams subscribe here.
+pub struct Feed {
+    changes: broadcast::Sender<Arc<NoticeChange>>,
+    /// Wakes the webhook sender when something was queued.
+    pub queued: tokio::sync::Notify,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed {
+            changes: broadcast::channel(BROADCAST_CAPACITY).0,
+            queued: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl Feed {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<NoticeChange>> {
+        self.changes.subscribe()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Store(#[from] ledger::store::StoreError),
+    #[error(transparent)]
+    Views(#[from] projections::db::DbError),
+    #[error(transparent)]
+    Webhooks(#[from] webhooks::WebhookError),
+    #[error("entry {seq} cannot be read: {why}")]
+    Unreadable { seq: u64, why: String },
+}
+
+/// The notice changes made by entries `from..to`, in log order.
+pub async fn changes_between(
+    state: &AppState,
+    from: u64,
+    to: u64,
+) -> Result<Vec<NoticeChange>, FeedError> {
+    let ledger = state.ledger();
+    let mut out = Vec::new();
+    let mut next = from;
+    while next < to {
+        let limit = (to - next).min(u64::from(FEED_PAGE)) as u32;
+        let stored = ledger
+            .store()
+            .entries(ledger.chain_id(), next, limit)
+            .await?;
+        if stored.is_empty() {
+            break;
+        }
+        let mut wanted: Vec<(u64, String, String)> = Vec::new();
+        for entry in &stored {
+            let (logged, _) = decode_entry(entry).map_err(|e| FeedError::Unreadable {
+                seq: entry.seq,
+                why: e.to_string(),
+            })?;
+            for key in notices::changed_keys(&logged) {
+                // The case's own index row is bookkeeping, not a notice.
+                if key.contains('#') {
+                    wanted.push((logged.seq, key, logged.recorded_at.clone()));
+                }
+            }
+            next = entry.seq + 1;
+        }
+        let keys: Vec<String> = wanted.iter().map(|(_, k, _)| k.clone()).collect();
+        let found: std::collections::HashMap<String, Notice> =
+            notices::load(state.projector.db(), state.projector.chain_id(), &keys)
+                .await?
+                .into_iter()
+                .collect();
+        let mut last_seq = None;
+        let mut idx = 0;
+        for (seq, key, recorded_at) in wanted {
+            idx = if last_seq == Some(seq) { idx + 1 } else { 0 };
+            last_seq = Some(seq);
+            let Some(notice) = found.get(&key) else {
+                continue;
+            };
+            out.push(NoticeChange {
+                seq,
+                idx,
+                event_type: if notice.issued_entry == seq {
+                    ISSUED
+                } else {
+                    SETTLED
+                },
+                recorded_at,
+                key,
+                notice: notice.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Where the notices view stands: every entry below it is in the view.
+async fn view_position(state: &AppState) -> Result<u64, FeedError> {
+    let checkpoints = state
+        .projector
+        .db()
+        .checkpoints(state.projector.chain_id())
+        .await?;
+    Ok(checkpoints
+        .get(<notices::Notices as projections::view::View>::NAME)
+        .map_or(0, |c| c.next_seq))
+}
+
+/// Follows the notices view until `stop` resolves. On first start the feed begins at
+/// the end of the log: partners are sent what happens from then on.
+pub async fn follow(state: Arc<AppState>, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut next = None;
+    loop {
+        match step(&state, &mut next).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "notice feed: will retry"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(FEED_PACE) => {}
+        }
+    }
+}
+
+/// One step: queues and broadcasts the changes of the entries the view has taken since
+/// the last step. Returns whether there may be more to take at once.
+async fn step(state: &AppState, next: &mut Option<u64>) -> Result<bool, FeedError> {
+    let store = &state.webhooks;
+    let from = match *next {
+        Some(n) => n,
+        None => match store.feed_position().await? {
+            Some(n) => n,
+            None => {
+                // What the log already holds is history: partners are sent what
+                // happens from now on.
+                let start = state
+                    .ledger()
+                    .latest_checkpoint()
+                    .await
+                    .map_err(|e| FeedError::Unreadable {
+                        seq: 0,
+                        why: e.to_string(),
+                    })?
+                    .map_or(0, |(size, _)| size);
+                store.start_feed(start).await?;
+                match store.feed_position().await? {
+                    Some(n) => n,
+                    None => start,
+                }
+            }
+        },
+    };
+    *next = Some(from);
+    let to = view_position(state).await?.min(from + u64::from(FEED_PAGE));
+    if to <= from {
+        return Ok(false);
+    }
+    let changes = changes_between(state, from, to).await?;
+    let queued = store.queue(&changes, from, to).await?;
+    *next = Some(to);
+    for change in changes {
+        state.metrics.notice_changes.inc();
+        // No open stream is not an error.
+        let _ = state.feed.changes.send(Arc::new(change));
+    }
+    if queued > 0 {
+        state.feed.queued.notify_one();
+    }
+    Ok(true)
+}
+
+/// Now, as the delivery log writes it.
+pub fn now_text() -> String {
+    timestamp::format_micros(timestamp::now_micros())
+}
