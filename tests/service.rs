@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+#[path = "service/feeds.rs"]
+mod feeds;
 #[path = "service/notices.rs"]
 mod notices;
 #[path = "service/partner_signed.rs"]
@@ -620,4 +622,17 @@ async fn notices_reach_partners_on_postgres() {
         return;
     };
     notices::journey(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_on_sqlite() {
+    feeds::journey(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    feeds::journey(Some(url)).await;
 }

@@ -192,6 +192,29 @@ impl From<AccessError> for ApiError {
     }
 }
 
+/// What a token may be used for.
+#[derive(Debug, Clone, Copy)]
+enum TokenScope {
+    Api,
+    Calendar,
+}
+
+impl TokenScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Api => "api",
+            TokenScope::Calendar => "calendar",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            TokenScope::Api => "isa_",
+            TokenScope::Calendar => "isacal_",
+        }
+    }
+}
+
 /// A token as issued: shown once, never stored.
 pub struct IssuedToken {
     pub id: String,
@@ -216,6 +239,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "notice delivery",
         include_str!("../../../migrations/access-sqlite/0002_notice_delivery.sql"),
     ),
+    (
+        3,
+        "calendar tokens",
+        include_str!("../../../migrations/access-sqlite/0003_calendar_tokens.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -227,6 +255,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "notice delivery",
         include_str!("../../../migrations/access-postgres/0002_notice_delivery.sql"),
+    ),
+    (
+        3,
+        "calendar tokens",
+        include_str!("../../../migrations/access-postgres/0003_calendar_tokens.sql"),
     ),
 ];
 
@@ -321,8 +354,24 @@ impl AccessDb {
         Ok(())
     }
 
-    /// Issues a new token for `user`; only its hash is kept.
+    /// Issues a new API token for `user`; only its hash is kept.
     pub async fn issue_token(&self, user: &str, label: &str) -> Result<IssuedToken, AccessError> {
+        self.issue(user, label, TokenScope::Api).await
+    }
+
+    /// Issues a calendar-feed token for `user`: it reads that user's deadlines as
+    /// iCalendar and nothing else.
+    pub async fn issue_calendar_token(&self, user: &str) -> Result<IssuedToken, AccessError> {
+        self.issue(user, "calendar feed", TokenScope::Calendar)
+            .await
+    }
+
+    async fn issue(
+        &self,
+        user: &str,
+        label: &str,
+        scope: TokenScope,
+    ) -> Result<IssuedToken, AccessError> {
         let exists = sqlx::query(&self.sql("SELECT 1 FROM users WHERE name = ?"))
             .bind(user.to_string())
             .fetch_optional(&self.pool)
@@ -334,22 +383,41 @@ impl AccessDb {
         OsRng
             .try_fill_bytes(&mut secret)
             .map_err(|e| AccessError::Random(e.to_string()))?;
-        let token = format!("isa_{}", hex::encode(secret));
+        let token = format!("{}{}", scope.prefix(), hex::encode(secret));
         let id = format!(
             "tok_{}",
             &hex::encode(Sha256::digest(token.as_bytes()))[..12]
         );
         sqlx::query(&self.sql(
-            "INSERT INTO tokens (id, hash, user_name, label, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (id, hash, user_name, label, created_at, scope) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         ))
         .bind(id.clone())
         .bind(token_hash(&token))
         .bind(user.to_string())
         .bind(label.to_string())
         .bind(now())
+        .bind(scope.as_str())
         .execute(&self.pool)
         .await?;
         Ok(IssuedToken { id, token })
+    }
+
+    /// Revokes `user`'s own calendar token `id`.
+    pub async fn revoke_calendar_token(&self, user: &str, id: &str) -> Result<(), AccessError> {
+        let done = sqlx::query(&self.sql(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_name = ? \
+             AND scope = 'calendar' AND revoked_at IS NULL",
+        ))
+        .bind(now())
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(AccessError::NoToken(id.to_string()));
+        }
+        Ok(())
     }
 
     pub async fn revoke_token(&self, id: &str) -> Result<(), AccessError> {
@@ -366,14 +434,28 @@ impl AccessDb {
         Ok(())
     }
 
-    /// The caller a presented token belongs to, if it is live.
+    /// The caller a presented API token belongs to, if it is live.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Caller>, AccessError> {
+        self.authenticate_as(token, TokenScope::Api).await
+    }
+
+    /// The caller a calendar-feed token belongs to, if it is live.
+    pub async fn authenticate_calendar(&self, token: &str) -> Result<Option<Caller>, AccessError> {
+        self.authenticate_as(token, TokenScope::Calendar).await
+    }
+
+    async fn authenticate_as(
+        &self,
+        token: &str,
+        scope: TokenScope,
+    ) -> Result<Option<Caller>, AccessError> {
         let row = sqlx::query(&self.sql(
             "SELECT t.id, u.name, u.partner, u.role FROM tokens t \
              JOIN users u ON u.name = t.user_name \
-             WHERE t.hash = ? AND t.revoked_at IS NULL",
+             WHERE t.hash = ? AND t.revoked_at IS NULL AND t.scope = ?",
         ))
         .bind(token_hash(token))
+        .bind(scope.as_str())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {

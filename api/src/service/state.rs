@@ -184,6 +184,18 @@ impl AppState {
         Ok(caller)
     }
 
+    /// The caller a calendar-feed token belongs to, admitted by its rate limit.
+    pub async fn calendar_caller(&self, token: &str) -> Result<Caller, ApiError> {
+        let caller = self
+            .access
+            .authenticate_calendar(token)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        self.admit(&caller.token_id)?;
+        tracing::Span::current().record("token", caller.token_id.as_str());
+        Ok(caller)
+    }
+
     /// Takes one request from the token's bucket.
     fn admit(&self, token_id: &str) -> Result<(), ApiError> {
         let rate = f64::from(self.config.rate_limit);

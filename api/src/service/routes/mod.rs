@@ -4,6 +4,7 @@
 
 mod admin;
 mod commands;
+mod feeds;
 mod health;
 mod ledger;
 mod notices;
@@ -36,6 +37,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/views", get(views::list))
         .route("/v1/views/{view}", get(views::rows))
         .route("/v1/deadlines", get(views::deadlines))
+        .route("/v1/deadlines.ics", get(feeds::deadlines_ics))
+        .route("/v1/calendar/feeds", post(feeds::issue_feed))
+        .route("/v1/calendar/feeds/{id}", delete(feeds::revoke_feed))
+        .route("/v1/calendar/{file}", get(feeds::calendar_feed))
+        .route("/v1/registers/{file}", get(feeds::register_csv))
         .route("/v1/ledger/checkpoint", get(ledger::checkpoint))
         .route("/v1/ledger/entries", get(ledger::entries))
         .route("/v1/ledger/proofs/inclusion/{seq}", get(ledger::inclusion))
