@@ -13,6 +13,8 @@ mod feeds;
 mod notices;
 #[path = "service/partner_signed.rs"]
 mod partner_signed;
+#[path = "service/sar.rs"]
+mod sar;
 #[path = "service/support.rs"]
 mod support;
 
@@ -635,4 +637,17 @@ async fn feeds_on_postgres() {
         return;
     };
     feeds::journey(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_access_request_on_sqlite() {
+    sar::journey(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_access_request_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    sar::journey(Some(url)).await;
 }
