@@ -11,6 +11,8 @@
 mod feeds;
 #[path = "service/notices.rs"]
 mod notices;
+#[path = "service/openapi.rs"]
+mod openapi;
 #[path = "service/partner_signed.rs"]
 mod partner_signed;
 #[path = "service/sar.rs"]
@@ -650,4 +652,9 @@ async fn a_subject_access_request_on_postgres() {
         return;
     };
     sar::journey(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_description_on_sqlite() {
+    openapi::journey(None).await;
 }

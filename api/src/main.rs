@@ -1,6 +1,8 @@
 //! `isa-ledger`: the command-line tool. Thin glue: parse the command line, run the
 //! command, turn its error into a message and an exit code.
 #![forbid(unsafe_code)]
+// The API description's schemas are one large `json!` literal (service/openapi.rs).
+#![recursion_limit = "512"]
 
 mod cli;
 mod commands;

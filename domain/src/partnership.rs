@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub const STREAM: &str = "partnership";
 
 /// Retention of one data category under an agreement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionRule {
     pub data_category: String,
@@ -25,7 +25,7 @@ pub struct RetentionRule {
     pub review_after_months: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AgreementKind {
     /// The overarching information sharing protocol.
@@ -36,7 +36,7 @@ pub enum AgreementKind {
     Dsa,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TerminationObligation {
     ReturnData,
@@ -45,7 +45,7 @@ pub enum TerminationObligation {
 }
 
 /// The governance facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum PartnershipFact {
     PartnerRegistered {

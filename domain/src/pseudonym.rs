@@ -135,7 +135,7 @@ impl PartnershipSecret {
 }
 
 /// What a partner's system knows of a person. Never logged: only its pseudonyms are.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectIdentifiers {
     #[serde(default)]
@@ -154,7 +154,9 @@ pub struct SubjectIdentifiers {
 }
 
 /// A data subject as the log holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct SubjectRef {
     /// The strongest identifier's pseudonym (`nhs:`, `pnc:` or `person:` + 64 hex).
     pub pseudonym: String,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who acted: the partner (the entry's author, whose key signs it), and the user and
 /// role within that partner. User ids are the partner's staff ids, not names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Actor {
     pub partner: String,
@@ -56,7 +56,8 @@ impl<F> Recorded<F> {
 }
 
 /// A command: who asks, when the fact occurred, and what they ask.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[schemars(rename = "{C}Command")]
 pub struct Command<C> {
     pub by: Actor,
     pub at: String,

@@ -11,6 +11,7 @@ pub mod access;
 pub mod config;
 pub(crate) mod delivery;
 pub(crate) mod metrics;
+mod openapi;
 pub mod problem;
 mod routes;
 mod state;
