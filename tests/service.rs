@@ -19,6 +19,8 @@ mod partner_signed;
 mod sar;
 #[path = "service/support.rs"]
 mod support;
+#[path = "service/tiles.rs"]
+mod tiles;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -657,4 +659,17 @@ async fn a_subject_access_request_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_description_on_sqlite() {
     openapi::journey(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tlog_tiles_on_sqlite() {
+    tiles::journey(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tlog_tiles_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    tiles::journey(Some(url)).await;
 }

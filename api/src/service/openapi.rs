@@ -56,7 +56,10 @@ fn build() -> Value {
     let mut paths = Map::new();
     for e in ENDPOINTS {
         let operation = operation(e, &schemas);
-        let item = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
+        // A catch-all segment (`{*path}`) is an ordinary parameter in OpenAPI.
+        let item = paths
+            .entry(e.path.replace("{*", "{"))
+            .or_insert_with(|| json!({}));
         item[e.method] = operation;
     }
     json!({
@@ -92,7 +95,11 @@ fn build() -> Value {
 fn operation(e: &super::routes::Endpoint, schemas: &Map<String, Value>) -> Value {
     let mut parameters: Vec<Value> = Vec::new();
     for segment in e.path.split('/') {
-        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+        if let Some(name) = segment
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .map(|s| s.trim_start_matches('*'))
+        {
             parameters.push(json!({
                 "name": name, "in": "path", "required": true,
                 "schema": { "type": "string" },
@@ -215,7 +222,8 @@ fn unstructured_example(path: &str) -> Value {
         "/v1/inbox/stream" => "event: notice.issued\nid: 120:0\ndata: {\"type\":\"notice.issued\",\"timestamp\":\"2025-03-20T10:00:00.512000Z\",\"data\":{\"seq\":120,\"key\":\"case/asb-2025-0005#notice-n1\",\"notice\":{…}}}\n\n",
         "/v1/deadlines.ics" | "/v1/calendar/{file}" => "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ISA Ledger//Deadlines//EN\r\nBEGIN:VEVENT\r\nUID:5d41402abc4b2a76b9719d911017c592@isa-ledger\r\nDTSTART;VALUE=DATE:20250403\r\nDTEND;VALUE=DATE:20250404\r\nSUMMARY:acknowledge the Article 19 notice (case/asb-2025-0005#notice-n1)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         "/v1/registers/{file}" => "key,status,due,overdue,partner,subject,parties,breach\r\nbreach/br-2025-0001,reported,,false,council,,council;housing;police,br-2025-0001\r\n",
-        "/v1/ledger/checkpoint" => "isa-ledger.local/partnership\n42\nq0F8…=\n\n— isa-ledger.local/partnership 3XkAbC…=\n",
+        "/v1/ledger/checkpoint" | "/tlog/checkpoint" => "isa-ledger.local/partnership\n42\nq0F8…=\n\n— isa-ledger.local/partnership 3XkAbC…=\n",
+        "/tlog/tile/{*path}" => "(binary: 32-byte hashes)",
         "/v1/ledger/export/{file}" => "{\"entry\":{\"seq\":0,…}}\n",
         "/metrics" => "# HELP isa_ledger_tree_size Entries in the log (the latest checkpoint's size).\n# TYPE isa_ledger_tree_size gauge\nisa_ledger_tree_size 42\n",
         "/problems/{kind}" => "The request is not valid\n\nCorrect the field named in `field` and send the request again.\n",
@@ -265,6 +273,7 @@ fn path_parameter(path: &str, name: &str) -> &'static str {
         ("name", _) => "a user's name",
         ("partner", _) => "a partner's code",
         ("kind", _) => "a problem type's last segment",
+        ("path", _) => "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`",
         _ => "",
     }
 }

@@ -9,6 +9,7 @@ mod health;
 mod ledger;
 mod notices;
 mod signed;
+mod tiles;
 mod views;
 mod webhooks;
 
@@ -175,6 +176,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "`checkpoint`, `entries.jsonl` (streamed), `keys.jsonl`, `ledger.vkey`: the files of `isa-ledger export`, for `isa-ledger verify` or an auditor's own verifier (regulator only). Fetch `checkpoint` first and pass its size as `tree_size` to the others.",
         query: &[("tree_size", "the tree the files describe (default the latest)")],
         request: None, ok: (200, "application/octet-stream", None)),
+    endpoint!(get "/tlog/checkpoint" => tiles::checkpoint, "Ledger", Bearer,
+        "tlog-tiles: the checkpoint",
+        "The C2SP tlog-tiles read API, for standard transparency-log clients: the latest signed checkpoint.",
+        query: &[], request: None, ok: (200, "text/plain", None)),
+    endpoint!(get "/tlog/tile/{*path}" => tiles::tile, "Ledger", Bearer,
+        "tlog-tiles: a tile or an entry bundle",
+        "`<L>/<N>[.p/<W>]`: the 32-byte hashes of the tree's nodes at height 8·L, 256 per tile (W in a partial tile), N as `x001/x234/067`. `entries/<N>[.p/<W>]`: entry bundles; the tlog entry of this log is the 32-byte entry hash (leaf = SHA-256(0x00 ‖ entry hash)), each prefixed by its big-endian uint16 length. Full tiles are immutable.",
+        query: &[], request: None, ok: (200, "application/octet-stream", None)),
     endpoint!(post "/v1/admin/users" => admin::create_user, "Administration", Bearer,
         "Create a user",
         "A user bound to one partner and one role (practitioner, dpo, regulator, admin). Practitioners and DPOs belong to a partner with a registered key.",
