@@ -136,6 +136,16 @@ pub enum Command {
         /// Also follow the log with the views while appending, and report their lag.
         #[arg(long)]
         follow: bool,
+        /// Load a running `isa-ledger serve` at this base URL over HTTP instead: each
+        /// client POSTs commands to /v1/commands; reports appends/s and latency.
+        #[arg(long)]
+        http: Option<String>,
+        /// With --http: a bearer token of a practitioner or DPO of --partner.
+        #[arg(long, env = "ISA_LEDGER_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// With --http: the partner the commands act for.
+        #[arg(long, default_value = "police")]
+        partner: String,
     },
 }
 

@@ -2,6 +2,7 @@
 
 mod append;
 mod bench;
+mod bench_http;
 mod demo;
 mod due;
 mod export;
@@ -59,7 +60,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             events,
             concurrency,
+            http: Some(base),
+            token,
+            partner,
+            ..
+        } => bench_http::run(&base, token.as_deref(), &partner, events, concurrency).await,
+        Command::Bench {
+            events,
+            concurrency,
             follow,
+            ..
         } => bench::run(&dir, url, events, concurrency, follow).await,
         Command::Deadlines { at, partner, json } => {
             views::deadlines(&dir, url, at.as_deref(), partner.as_deref(), json).await
