@@ -361,27 +361,6 @@ impl SignedSubmission {
         })
     }
 
-    /// Accepts a submission signed elsewhere (a partner holding its own key). The
-    /// signature is checked later, against the key valid when the entry is sequenced.
-    pub fn from_parts(
-        submission: Value,
-        signature_b64: &str,
-    ) -> Result<SignedSubmission, EntryError> {
-        let canonical = canonical::to_canonical(&submission)?;
-        let submission: Submission =
-            serde_json::from_value(submission).map_err(|e| field("submission", e.to_string()))?;
-        submission.validate()?;
-        let signature = decode_signature(signature_b64)?;
-        let hash = Hash::of(&canonical);
-        Ok(SignedSubmission {
-            submission,
-            canonical,
-            hash,
-            signature,
-            signed_here_by: None,
-        })
-    }
-
     pub fn message(&self) -> Vec<u8> {
         submission_message(&self.hash)
     }

@@ -40,11 +40,9 @@ pub async fn run(dir: &DataDir, url: Option<&str>, command: KeyCommand) -> Resul
             );
         }
         KeyCommand::Rotate { partner } => {
-            let ring = ledger.keyring();
-            let current = ring
-                .records()
-                .find(|r| r.partner == partner && r.until_seq.is_none())
-                .map(|r| r.key_id.clone())
+            let current = ledger
+                .current_key(&partner)
+                .map(|r| r.key_id)
                 .with_context(|| format!("{partner} has no current key to rotate"))?;
             add_custodial(dir, &ledger, &partner, Some(&current)).await?;
         }
@@ -127,11 +125,7 @@ pub async fn custodial_key(
     partner: &str,
     register_if_missing: bool,
 ) -> Result<SignerKey> {
-    let current = ledger
-        .keyring()
-        .records()
-        .find(|r| r.partner == partner && r.until_seq.is_none())
-        .map(|r| r.key_id.clone());
+    let current = ledger.current_key(partner).map(|r| r.key_id);
     let held = current
         .as_ref()
         .filter(|id| dir.partner_key_path(partner, id).exists());

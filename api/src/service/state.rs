@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::reference::Reference;
 use domain::service::Domain;
-use ledger::keyring::Custody;
+use ledger::keyring::{Custody, KeyRecord};
 use ledger::keys::SignerKey;
 use ledger::pipeline::{Ledger, PipelineConfig};
 use ledger::store::{AnyStore, LedgerStore};
@@ -100,32 +100,31 @@ impl AppState {
         Ok(Some(issued.token))
     }
 
+    /// `partner`'s current key record; a partner with none cannot act.
+    pub fn current_key(&self, partner: &str) -> Result<KeyRecord, ApiError> {
+        self.ledger().current_key(partner).ok_or_else(|| {
+            ApiError::validation(
+                "by.partner",
+                format!("{partner} has no current key registered; an administrator registers one"),
+            )
+        })
+    }
+
     /// The custodial key that signs for `partner`: read once, and again after the
     /// partner's key is rotated.
     pub async fn signer(&self, partner: &str) -> Result<Arc<SignerKey>, ApiError> {
-        let current = self
-            .ledger()
-            .keyring()
-            .records()
-            .find(|r| r.partner == partner && r.until_seq.is_none())
-            .map(|r| (r.key_id.clone(), r.custody));
-        match current {
-            None => {
-                return Err(ApiError::validation(
-                    "by.partner",
-                    format!("{partner} has no current key registered; an administrator registers one"),
-                ))
-            }
-            Some((_, Custody::PartnerHeld)) => {
+        let current = self.current_key(partner)?;
+        match current.custody {
+            Custody::PartnerHeld => {
                 return Err(ApiError::validation(
                     "by.partner",
                     format!("{partner} holds its own key, so this service cannot sign for it: POST the command to /v1/commands/prepare, sign each entry and POST the signatures to the address it gives"),
                 ))
             }
-            Some((key_id, Custody::Custodial)) => {
+            Custody::Custodial => {
                 if let Some(key) = lock(&self.signers)
                     .get(partner)
-                    .filter(|k| k.verifier().id_hex() == key_id)
+                    .filter(|k| k.verifier().id_hex() == current.key_id)
                 {
                     return Ok(key.clone());
                 }

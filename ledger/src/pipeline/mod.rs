@@ -16,7 +16,7 @@ pub use receipt::Receipt;
 use crate::checkpoint::CheckpointError;
 use crate::entry::{self, Content, EntryError, SignedSubmission, Submission, LEDGER_AUTHOR};
 use crate::hash::Hash;
-use crate::keyring::{self, Custody, Keyring, KeyringError};
+use crate::keyring::{self, Custody, KeyRecord, Keyring, KeyringError};
 use crate::keys::{SignerKey, VerifierKey};
 use crate::merkle::{ProofError, ProofPlan};
 use crate::store::{LedgerStore, StoreError};
@@ -304,6 +304,20 @@ impl<S: LedgerStore + Clone> Ledger<S> {
     /// Entries and batches committed by this process, and the batches' sizes.
     pub fn stats(&self) -> stats::StatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// `partner`'s current key (the one with no end), read without copying the
+    /// keyring: asked on every submission.
+    pub fn current_key(&self, partner: &str) -> Option<KeyRecord> {
+        let ring = match self.shared.keyring.read() {
+            Ok(ring) => ring,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let current = ring
+            .records()
+            .find(|r| r.partner == partner && r.until_seq.is_none())
+            .cloned();
+        current
     }
 
     pub fn keyring(&self) -> Keyring {

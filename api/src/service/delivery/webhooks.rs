@@ -237,11 +237,24 @@ impl WebhookDb {
 
     /// Webhooks, all or one partner's.
     pub async fn list(&self, partner: Option<&str>) -> Result<Vec<Webhook>, WebhookError> {
+        self.select("partner", partner).await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Webhook>, WebhookError> {
+        Ok(self.select("id", Some(id)).await?.pop())
+    }
+
+    /// Webhooks whose `column` is `value` (all of them for `None`), by id.
+    async fn select(
+        &self,
+        column: &'static str,
+        value: Option<&str>,
+    ) -> Result<Vec<Webhook>, WebhookError> {
         let sql = "SELECT id, partner, url, created_by, created_at, disabled_at FROM webhooks";
-        let rows = match partner {
-            Some(p) => {
-                sqlx::query(&self.sql(&format!("{sql} WHERE partner = ? ORDER BY id")))
-                    .bind(p.to_string())
+        let rows = match value {
+            Some(v) => {
+                sqlx::query(&self.sql(&format!("{sql} WHERE {column} = ? ORDER BY id")))
+                    .bind(v.to_string())
                     .fetch_all(&self.pool)
                     .await?
             }
@@ -265,10 +278,6 @@ impl WebhookDb {
             })
             .collect();
         Ok(webhooks?)
-    }
-
-    pub async fn get(&self, id: &str) -> Result<Option<Webhook>, WebhookError> {
-        Ok(self.list(None).await?.into_iter().find(|w| w.id == id))
     }
 
     /// Stops deliveries to a webhook; its delivery log stays.

@@ -162,12 +162,7 @@ pub async fn register_partner_key(
                 "must be standard base64 of a 64-byte Ed25519 signature",
             )
         })?;
-    let current = state
-        .ledger()
-        .keyring()
-        .records()
-        .find(|r| r.partner == partner && r.until_seq.is_none())
-        .map(|r| r.key_id.clone());
+    let current = state.ledger().current_key(&partner).map(|r| r.key_id);
     let ledger = state.ledger();
     let receipt = match &current {
         Some(old) => {

@@ -26,12 +26,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let command: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::validation("body", format!("not JSON: {e}")))?;
-    let partner = acting_partner(&command)?;
-    decide(&caller, Action::Submit { partner: &partner })?;
-    let key = idempotency_key(&headers, &partner)?;
-    claim_key(&state, &headers, &partner, &key, &body).await?;
+    let (command, partner, key) = intake(&state, &caller, &headers, &body).await?;
     let signer = state.signer(&partner).await?;
     let submitted = state
         .domain
@@ -41,8 +36,25 @@ pub async fn submit(
     Ok((StatusCode::CREATED, Json(receipts(&submitted))))
 }
 
+/// What every command request starts with: the command parsed, the partner it acts
+/// for allowed to this caller, and the key it is recorded under, claimed for this body.
+pub(super) async fn intake(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Value, String, String), ApiError> {
+    let command: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation("body", format!("not JSON: {e}")))?;
+    let partner = acting_partner(&command)?;
+    decide(caller, Action::Submit { partner: &partner })?;
+    let key = idempotency_key(headers, &partner)?;
+    claim_key(state, headers, &partner, &key, body).await?;
+    Ok((command, partner, key))
+}
+
 /// The partner a command acts for, `by.partner`.
-pub(super) fn acting_partner(command: &Value) -> Result<String, ApiError> {
+fn acting_partner(command: &Value) -> Result<String, ApiError> {
     Ok(command
         .get("by")
         .and_then(|by| by.get("partner"))

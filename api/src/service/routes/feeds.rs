@@ -231,32 +231,23 @@ pub async fn register_csv(
     };
     let scope = decide(&caller, Action::ReadView { view })?;
     let q: CsvQuery = query(&uri)?;
-    let mut filter = Filter {
+    let filter = Filter {
         party: scope.party,
         partner: q.partner,
         status: q.status,
-        limit: 1000,
+        // The whole register, in one read.
+        limit: u32::MAX,
         ..Filter::default()
     };
-    let now = timestamp::now_micros();
-    let mut records = Vec::new();
-    loop {
-        let page = views::read(
-            state.projector.db(),
-            state.projector.chain_id(),
-            view,
-            &filter,
-            now,
-        )
-        .await
-        .map_err(ApiError::internal)?;
-        let full = page.len() as u32 >= filter.limit;
-        filter.after = page.last().map(|r| r.key.clone());
-        records.extend(page);
-        if !full {
-            break;
-        }
-    }
+    let records = views::read(
+        state.projector.db(),
+        state.projector.chain_id(),
+        view,
+        &filter,
+        timestamp::now_micros(),
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let disposition = format!("attachment; filename=\"{view}.csv\"");
     Ok((
         [

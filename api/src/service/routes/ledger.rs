@@ -20,17 +20,25 @@ use std::sync::Arc;
 const ENTRIES_DEFAULT: u32 = 100;
 const ENTRIES_LIMIT: u32 = 1000;
 
-/// `GET /v1/ledger/checkpoint`: the latest signed checkpoint, `text/plain`.
+/// `GET /v1/ledger/checkpoint` (and `/tlog/checkpoint`): the latest signed checkpoint,
+/// `text/plain`.
 pub async fn checkpoint(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     decide(&caller, Action::ReadProofs)?;
     let (_, note) = latest(&state).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        note,
+    ))
 }
 
-async fn latest(state: &AppState) -> Result<(u64, String), ApiError> {
+/// The latest checkpoint's size and signed note.
+pub(super) async fn latest(state: &AppState) -> Result<(u64, String), ApiError> {
     state
         .ledger()
         .latest_checkpoint()

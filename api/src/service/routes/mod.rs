@@ -176,7 +176,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "`checkpoint`, `entries.jsonl` (streamed), `keys.jsonl`, `ledger.vkey`: the files of `isa-ledger export`, for `isa-ledger verify` or an auditor's own verifier (regulator only). Fetch `checkpoint` first and pass its size as `tree_size` to the others.",
         query: &[("tree_size", "the tree the files describe (default the latest)")],
         request: None, ok: (200, "application/octet-stream", None)),
-    endpoint!(get "/tlog/checkpoint" => tiles::checkpoint, "Ledger", Bearer,
+    endpoint!(get "/tlog/checkpoint" => ledger::checkpoint, "Ledger", Bearer,
         "tlog-tiles: the checkpoint",
         "The C2SP tlog-tiles read API, for standard transparency-log clients: the latest signed checkpoint.",
         query: &[], request: None, ok: (200, "text/plain", None)),
@@ -266,6 +266,22 @@ fn serde_urlencoded_like<T: serde::de::DeserializeOwned>(
         let field = text.split('`').nth(1).unwrap_or("query").to_string();
         ApiError::validation(&field, text)
     })
+}
+
+/// The partner whose data a read is about: the caller's own (naming another is
+/// refused), or for a caller who sees everything, the one it names, if any.
+pub fn own_or_asked(
+    caller: &super::access::Caller,
+    own: Option<String>,
+    asked: Option<String>,
+) -> Result<Option<String>, super::problem::ApiError> {
+    match (own, asked) {
+        (Some(own), Some(asked)) if own != asked => Err(super::problem::ApiError::Forbidden(
+            format!("{} sees {own}'s, not {asked}'s", caller.user),
+        )),
+        (Some(own), _) => Ok(Some(own)),
+        (None, asked) => Ok(asked),
+    }
 }
 
 /// A query parameter that must be a whole number.

@@ -3,7 +3,7 @@
 //! happen.
 
 use super::commands::{claim_key, idempotency_key, receipts, refusal};
-use super::{number, query};
+use super::{own_or_asked, query};
 use crate::service::access::{decide, Action, Caller, Role};
 use crate::service::delivery::{changes_between, NoticeChange};
 use crate::service::problem::ApiError;
@@ -14,11 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use ledger::timestamp;
 use projections::db::Filter;
-use projections::query as views;
 use projections::views::notices;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -40,14 +37,7 @@ struct InboxQuery {
 /// The partner whose notices the caller reads: its own, or (a regulator) any it names.
 fn inbox_partner(caller: &Caller, asked: Option<String>) -> Result<Option<String>, ApiError> {
     let scope = decide(caller, Action::ReadView { view: "notices" })?;
-    match (scope.party, asked) {
-        (Some(own), Some(asked)) if own != asked => Err(ApiError::Forbidden(format!(
-            "{} reads {own}'s inbox, not {asked}'s",
-            caller.user
-        ))),
-        (Some(own), _) => Ok(Some(own)),
-        (None, asked) => Ok(asked),
-    }
+    own_or_asked(caller, scope.party, asked)
 }
 
 /// `GET /v1/inbox`: notices the caller's partner must act on (it is the recipient),
@@ -59,51 +49,25 @@ pub async fn inbox(
 ) -> Result<Json<Value>, ApiError> {
     let q: InboxQuery = query(&uri)?;
     let partner = inbox_partner(&caller, q.partner)?;
-    let limit = number("limit", q.limit.as_deref())?.map_or(100, |n| n.clamp(1, 1000)) as u32;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API gave"))
-        })
-        .transpose()?;
     let status = match q.status.as_deref() {
         None => Some("pending".to_string()),
         Some("all") => None,
         Some(other) => Some(other.to_string()),
     };
     let filter = Filter {
-        party: None,
         partner: partner.clone(),
         status,
-        subject: None,
-        due_by: None,
-        with_due: false,
-        after,
-        limit: limit + 1,
+        ..Filter::default()
     };
-    let mut records = views::read(
-        state.projector.db(),
-        state.projector.chain_id(),
+    let (records, next_cursor) = super::views::page(
+        &state,
         "notices",
-        &filter,
+        filter,
+        &q.cursor,
+        &q.limit,
         timestamp::now_micros(),
     )
-    .await
-    .map_err(ApiError::internal)?;
-    let more = records.len() > limit as usize;
-    records.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| {
-            records
-                .last()
-                .map(|r| URL_SAFE_NO_PAD.encode(r.key.as_bytes()))
-        })
-        .flatten();
+    .await?;
     Ok(Json(json!({
         "partner": partner,
         "items": records,

@@ -13,7 +13,7 @@
 //! A prepared command lives in this process's memory for [`PREPARED_TTL`]; the decision
 //! is never taken from the client, so what is signed is what the rules allowed.
 
-use super::commands::{idempotency_key, refusal};
+use super::commands::{intake, refusal};
 use crate::service::access::{decide, Action, Caller};
 use crate::service::problem::ApiError;
 use crate::service::state::AppState;
@@ -50,13 +50,8 @@ pub async fn prepare(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let command: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::validation("body", format!("not JSON: {e}")))?;
-    let partner = super::commands::acting_partner(&command)?;
-    decide(&caller, Action::Submit { partner: &partner })?;
+    let (command, partner, key) = intake(&state, &caller, &headers, &body).await?;
     let key_id = partner_held_key(&state, &partner)?;
-    let key = idempotency_key(&headers, &partner)?;
-    super::commands::claim_key(&state, &headers, &partner, &key, &body).await?;
     let decided = state
         .domain
         .prepare(command, &partner, &key_id, &key)
@@ -183,18 +178,9 @@ pub async fn commit(
 
 /// The partner's current key, which must be one it holds itself.
 fn partner_held_key(state: &AppState, partner: &str) -> Result<String, ApiError> {
-    let ring = state.ledger().keyring();
-    let current = ring
-        .records()
-        .find(|r| r.partner == partner && r.until_seq.is_none())
-        .ok_or_else(|| {
-            ApiError::validation(
-                "by.partner",
-                format!("{partner} has no current key registered; an administrator registers one"),
-            )
-        })?;
+    let current = state.current_key(partner)?;
     match current.custody {
-        Custody::PartnerHeld => Ok(current.key_id.clone()),
+        Custody::PartnerHeld => Ok(current.key_id),
         Custody::Custodial => Err(ApiError::validation(
             "by.partner",
             format!("{partner}'s key is held by this service, which signs for it: submit with POST /v1/commands"),

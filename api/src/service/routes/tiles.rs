@@ -30,31 +30,6 @@ const HEIGHT: u32 = 8;
 /// Highest tile level served: 8·7 = 56 levels cover any log this side of 2^63 entries.
 const MAX_LEVEL: u32 = 7;
 
-/// `GET /tlog/checkpoint`.
-pub async fn checkpoint(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<impl IntoResponse, ApiError> {
-    decide(&caller, Action::ReadProofs)?;
-    let (_, note) = latest(&state).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        note,
-    ))
-}
-
-async fn latest(state: &AppState) -> Result<(u64, String), ApiError> {
-    state
-        .ledger()
-        .latest_checkpoint()
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::NotFound("the log has no checkpoint yet".into()))
-}
-
 /// Which tile a path names.
 #[derive(Debug, PartialEq, Eq)]
 struct TileRef {
@@ -117,7 +92,7 @@ pub async fn tile(
             "{path:?} is not a tile path: <L>/<N>[.p/<W>] or entries/<N>[.p/<W>], N as x001/x234/067"
         ))
     })?;
-    let (size, _) = latest(&state).await?;
+    let (size, _) = super::ledger::latest(&state).await?;
     let height = tile.level.unwrap_or(0) * HEIGHT;
     // Complete nodes at this height in the tree of the latest checkpoint.
     let available = size.checked_shr(height).unwrap_or(0);

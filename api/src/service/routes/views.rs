@@ -2,7 +2,7 @@
 //! deadlines across them, and where each view stands against the log. Every read is
 //! limited to what the caller's partner is party to, unless the caller is a regulator.
 
-use super::{number, query};
+use super::{number, own_or_asked, query};
 use crate::service::access::{decide, Action, Caller};
 use crate::service::problem::ApiError;
 use crate::service::state::AppState;
@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ledger::timestamp;
 use projections::db::Filter;
-use projections::query as views;
+use projections::query::{self as views, Record};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -62,11 +62,37 @@ pub async fn rows(
     };
     let scope = decide(&caller, Action::ReadView { view })?;
     let q: RowQuery = query(&uri)?;
-    let limit = number("limit", q.limit.as_deref())?
+    let now = at(q.at.as_deref())?;
+    let filter = Filter {
+        party: scope.party,
+        partner: q.partner,
+        status: q.status,
+        subject: q.subject,
+        due_by: q.due_by,
+        ..Filter::default()
+    };
+    let (records, next_cursor) = page(&state, view, filter, &q.cursor, &q.limit, now).await?;
+    Ok(Json(json!({
+        "view": view,
+        "items": records,
+        "next_cursor": next_cursor,
+    })))
+}
+
+/// One page of a view's rows under `filter`, after the client's `cursor`, with the
+/// cursor of the next page if there is one.
+pub async fn page(
+    state: &AppState,
+    view: &str,
+    mut filter: Filter,
+    cursor: &Option<String>,
+    limit: &Option<String>,
+    now: timestamp::Micros,
+) -> Result<(Vec<Record>, Option<String>), ApiError> {
+    let limit = number("limit", limit.as_deref())?
         .map_or(PAGE_DEFAULT, |n| n.min(u64::from(PAGE_LIMIT)) as u32)
         .max(1);
-    let after = q
-        .cursor
+    filter.after = cursor
         .as_deref()
         .map(|c| {
             URL_SAFE_NO_PAD
@@ -76,18 +102,8 @@ pub async fn rows(
                 .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API gave"))
         })
         .transpose()?;
-    let now = at(q.at.as_deref())?;
-    let filter = Filter {
-        party: scope.party,
-        partner: q.partner,
-        status: q.status,
-        subject: q.subject,
-        due_by: q.due_by,
-        with_due: false,
-        after,
-        // One more than asked, to know whether another page follows.
-        limit: limit + 1,
-    };
+    // One more than asked, to know whether another page follows.
+    filter.limit = limit + 1;
     let mut records = views::read(
         state.projector.db(),
         state.projector.chain_id(),
@@ -106,11 +122,7 @@ pub async fn rows(
                 .map(|r| URL_SAFE_NO_PAD.encode(r.key.as_bytes()))
         })
         .flatten();
-    Ok(Json(json!({
-        "view": view,
-        "items": records,
-        "next_cursor": next_cursor,
-    })))
+    Ok((records, next_cursor))
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,16 +141,7 @@ pub async fn deadlines(
 ) -> Result<Json<Value>, ApiError> {
     let scope = decide(&caller, Action::ReadDeadlines)?;
     let q: DeadlineQuery = query(&uri)?;
-    let partner = match (&scope.party, q.partner) {
-        (Some(own), Some(asked)) if *own != asked => {
-            return Err(ApiError::Forbidden(format!(
-                "{} sees {own}'s deadlines, not {asked}'s",
-                caller.user
-            )))
-        }
-        (Some(own), _) => Some(own.clone()),
-        (None, asked) => asked,
-    };
+    let partner = own_or_asked(&caller, scope.party, q.partner)?;
     let now = at(q.at.as_deref())?;
     let items = views::deadlines(
         state.projector.db(),

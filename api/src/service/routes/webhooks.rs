@@ -80,20 +80,11 @@ pub async fn list(
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let q: ListQuery = query(&uri)?;
-    let partner = q.partner.unwrap_or_else(|| caller.partner.clone());
+    let partner = q.partner.clone().unwrap_or_else(|| caller.partner.clone());
     let scope = decide(&caller, Action::ReadDeliveries { partner: &partner })?;
-    let only = match (&scope.party, q_partner_given(&uri)) {
-        (Some(own), _) => Some(own.as_str()),
-        (None, true) => Some(partner.as_str()),
-        (None, false) => None,
-    };
-    let webhooks = state.webhooks.list(only).await?;
+    let only = scope.party.or(q.partner);
+    let webhooks = state.webhooks.list(only.as_deref()).await?;
     Ok(Json(json!({ "items": webhooks })))
-}
-
-fn q_partner_given(uri: &Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|p| p.starts_with("partner=")))
 }
 
 async fn owned(
