@@ -228,7 +228,9 @@ impl<S: LedgerStore> Projector<S> {
         loop {
             let n = self.advance(&targets, self.pace.live_batch, true).await?;
             taken += n;
-            if n == 0 {
+            // A part batch read up to the head as it was: going round again at once
+            // would take the few entries appended meanwhile, one costly commit each.
+            if n < u64::from(self.pace.live_batch) {
                 return match failure {
                     Some(e) => Err(e),
                     None => Ok(taken),
@@ -243,8 +245,11 @@ impl<S: LedgerStore> Projector<S> {
         tokio::pin!(shutdown);
         let mut reported = BTreeSet::new();
         loop {
+            // Caught up (the last batch was part full), it waits a poll before looking
+            // again even if entries came in meanwhile: under a steady load each batch
+            // then takes a poll's worth of entries, not the handful appended during the
+            // last commit, and the views lag by about a poll more.
             let wait = match self.catch_up().await {
-                Ok(n) if n > 0 => Duration::ZERO,
                 Ok(_) => self.pace.poll,
                 Err(e) => {
                     let text = e.to_string();

@@ -10,7 +10,7 @@ use crate::keys::VerifierKey;
 use crate::merkle::{ProofError, ProofPlan};
 use crate::store::{LedgerStore, StoreError};
 use ed25519_dalek::Signature;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Proof that an entry is in the log, checkable offline with the ledger's verifier key
 /// and the author's public key.
@@ -29,15 +29,43 @@ pub struct Receipt {
 impl Receipt {
     /// The receipt as JSON, the entry embedded as an object.
     pub fn to_json(&self) -> Value {
-        let entry: Value = serde_json::from_slice(&self.entry).unwrap_or(Value::Null);
-        json!({
-            "seq": self.seq,
-            "entry": entry,
-            "entry_hash": self.entry_hash.to_hex(),
-            "tree_size": self.tree_size,
-            "inclusion_proof": self.inclusion_proof.iter().map(Hash::to_base64).collect::<Vec<_>>(),
-            "checkpoint": self.checkpoint,
-        })
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        // write_json writes valid JSON (see there); Null would only hide a bug from the
+        // caller, never a malformed receipt from a verifier.
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
+    }
+
+    /// Writes the receipt as a JSON object to `out`, keys in sorted order (as
+    /// `serde_json` would write them): `checkpoint`, `entry`, `entry_hash`,
+    /// `inclusion_proof`, `seq`, `tree_size`. The entry's canonical bytes are copied in
+    /// as they are, only checked to be JSON (`null` if a damaged store gave bytes that
+    /// are not): building a JSON tree of them to write it out again cost a service
+    /// answering thousands of appends a second about a twentieth of its time.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"checkpoint\":");
+        // A String always serializes.
+        let _ = serde_json::to_writer(&mut *out, &self.checkpoint);
+        out.extend_from_slice(b",\"entry\":");
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&self.entry).is_ok() {
+            out.extend_from_slice(&self.entry);
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        out.extend_from_slice(b",\"entry_hash\":\"");
+        out.extend_from_slice(self.entry_hash.to_hex().as_bytes());
+        out.extend_from_slice(b"\",\"inclusion_proof\":[");
+        for (i, hash) in self.inclusion_proof.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(hash.to_base64().as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(
+            format!("],\"seq\":{},\"tree_size\":{}}}", self.seq, self.tree_size).as_bytes(),
+        );
     }
 
     /// Checks the receipt offline: the checkpoint's signature by the ledger key, the

@@ -187,69 +187,128 @@ async fn view_position(state: &AppState) -> Result<u64, FeedError> {
         .map_or(0, |c| c.next_seq))
 }
 
+/// Entries the feed may pass over without saving its place, when they changed no
+/// notice: a restart reads them again and finds nothing to send, so saving after each
+/// step (a synced write, several times a second under load) buys nothing.
+const UNSAVED_LIMIT: u64 = 10_000;
+
+/// Where the feed stands: `next` is the first entry not yet looked at; `saved` is the
+/// place in the store: at or before `next` with no notice change between them, or
+/// ahead of it if another process moved it.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    next: u64,
+    saved: u64,
+}
+
 /// Follows the notices view until `stop` resolves. On first start the feed begins at
 /// the end of the log: partners are sent what happens from then on.
+///
+/// A step takes everything the view has taken since the last (up to a page), then the
+/// feed waits [`FEED_PACE`] unless the page was full: under load each step takes a few
+/// hundred entries rather than one or two, for a delay partners will not notice.
 pub async fn follow(state: Arc<AppState>, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
-    let mut next = None;
+    let mut place = None;
     loop {
-        match step(&state, &mut next).await {
+        match step(&state, &mut place).await {
             Ok(true) => continue,
             Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "notice feed: will retry"),
+            Err(e) => {
+                // Start again from the stored place.
+                place = None;
+                tracing::error!(error = %e, "notice feed: will retry");
+            }
         }
         tokio::select! {
-            _ = &mut stop => return,
+            _ = &mut stop => {
+                if let Some(place) = place {
+                    save(&state, place).await;
+                }
+                return;
+            }
             _ = tokio::time::sleep(FEED_PACE) => {}
         }
     }
 }
 
-/// One step: queues and broadcasts the changes of the entries the view has taken since
-/// the last step. Returns whether there may be more to take at once.
-async fn step(state: &AppState, next: &mut Option<u64>) -> Result<bool, FeedError> {
+/// Saves an unsaved place on the way out, so a restart does not read those entries
+/// again; failing that, it will.
+async fn save(state: &AppState, place: Place) {
+    if place.next > place.saved {
+        if let Err(e) = state.webhooks.queue(&[], place.saved, place.next).await {
+            tracing::warn!(error = %e, "notice feed: place not saved; a restart reads again from entry {}", place.saved);
+        }
+    }
+}
+
+/// Reads the feed's stored place, starting it at the end of the log if it has none.
+async fn stored_place(state: &AppState) -> Result<u64, FeedError> {
     let store = &state.webhooks;
-    let from = match *next {
-        Some(n) => n,
-        None => match store.feed_position().await? {
-            Some(n) => n,
-            None => {
-                // What the log already holds is history: partners are sent what
-                // happens from now on.
-                let start = state
-                    .ledger()
-                    .latest_checkpoint()
-                    .await
-                    .map_err(|e| FeedError::Unreadable {
-                        seq: 0,
-                        why: e.to_string(),
-                    })?
-                    .map_or(0, |(size, _)| size);
-                store.start_feed(start).await?;
-                match store.feed_position().await? {
-                    Some(n) => n,
-                    None => start,
-                }
-            }
-        },
+    if let Some(n) = store.feed_position().await? {
+        return Ok(n);
+    }
+    // What the log already holds is history: partners are sent what happens from now
+    // on.
+    let start = state
+        .ledger()
+        .latest_checkpoint()
+        .await
+        .map_err(|e| FeedError::Unreadable {
+            seq: 0,
+            why: e.to_string(),
+        })?
+        .map_or(0, |(size, _)| size);
+    store.start_feed(start).await?;
+    // Another process may have started it first.
+    Ok(store.feed_position().await?.unwrap_or(start))
+}
+
+/// One step: queues and broadcasts the changes of the entries the view has taken since
+/// the last step. Returns whether a whole page was taken (there may be more at once).
+async fn step(state: &AppState, place: &mut Option<Place>) -> Result<bool, FeedError> {
+    let at = match *place {
+        Some(p) => p,
+        None => {
+            let n = stored_place(state).await?;
+            Place { next: n, saved: n }
+        }
     };
-    *next = Some(from);
-    let to = view_position(state).await?.min(from + u64::from(FEED_PAGE));
-    if to <= from {
+    *place = Some(at);
+    let to = view_position(state)
+        .await?
+        .min(at.next + u64::from(FEED_PAGE));
+    if to <= at.next {
         return Ok(false);
     }
-    let changes = changes_between(state, from, to).await?;
-    let queued = store.queue(&changes, from, to).await?;
-    *next = Some(to);
+    let changes = changes_between(state, at.next, to).await?;
+    let mut moved = Place {
+        next: to,
+        saved: at.saved,
+    };
+    // Behind another process's place, this one leaves saving to it.
+    let ours = to > at.saved;
+    if ours && (!changes.is_empty() || to - at.saved >= UNSAVED_LIMIT) {
+        match state.webhooks.queue(&changes, at.saved, to).await? {
+            Some(queued) => {
+                moved.saved = to;
+                if queued > 0 {
+                    state.feed.queued.notify_one();
+                }
+            }
+            // Another process moved the feed (and queues these). This process's
+            // streams are still sent every change; its place is saved again once it
+            // passes the other's.
+            None => moved.saved = stored_place(state).await?,
+        }
+    }
+    *place = Some(moved);
     for change in changes {
         state.metrics.notice_changes.inc();
         // No open stream is not an error.
         let _ = state.feed.changes.send(Arc::new(change));
     }
-    if queued > 0 {
-        state.feed.queued.notify_one();
-    }
-    Ok(true)
+    Ok(to - at.next >= u64::from(FEED_PAGE))
 }
 
 /// Now, as the delivery log writes it.

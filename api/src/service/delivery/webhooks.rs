@@ -128,14 +128,14 @@ impl WebhookDb {
 
     /// Queues `changes` (those of entries `from..to`) for every webhook whose partner
     /// they concern, and moves the feed from `from` to `to`, in one transaction. Returns
-    /// how many deliveries were queued; none if another process had moved the feed
-    /// already (it queued them).
+    /// how many deliveries were queued; `None` if another process had moved the feed
+    /// from `from` already (it queues them).
     pub async fn queue(
         &self,
         changes: &[NoticeChange],
         from: u64,
         to: u64,
-    ) -> Result<u64, WebhookError> {
+    ) -> Result<Option<u64>, WebhookError> {
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
             &self.sql("UPDATE notice_feed SET next_seq = ? WHERE id = 1 AND next_seq = ?"),
@@ -146,7 +146,7 @@ impl WebhookDb {
         .await?;
         if moved.rows_affected() == 0 {
             tx.rollback().await?;
-            return Ok(0);
+            return Ok(None);
         }
         let hooks = sqlx::query("SELECT id, partner FROM webhooks WHERE disabled_at IS NULL")
             .fetch_all(&mut *tx)
@@ -193,7 +193,7 @@ impl WebhookDb {
             }
         }
         tx.commit().await?;
-        Ok(queued)
+        Ok(Some(queued))
     }
 
     /// Registers a webhook; returns it and its signing secret (shown this once).

@@ -7,13 +7,13 @@ use crate::service::problem::ApiError;
 use crate::service::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use domain::refusal::Refusal;
 use domain::service::{SubmitError, Submitted};
 use ledger::pipeline::AppendError;
 use rand_core::{OsRng, RngCore};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ pub async fn submit(
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let (command, partner, key) = intake(&state, &caller, &headers, &body).await?;
     let signer = state.signer(&partner).await?;
     let submitted = state
@@ -33,7 +33,7 @@ pub async fn submit(
         .submit(command, &signer, &key)
         .await
         .map_err(refusal)?;
-    Ok((StatusCode::CREATED, Json(receipts(&submitted))))
+    Ok(receipts(StatusCode::CREATED, &submitted))
 }
 
 /// What every command request starts with: the command parsed, the partner it acts
@@ -94,14 +94,24 @@ pub(super) async fn claim_key(
     }
 }
 
-/// The answer to a recorded command: its stream, events and receipts.
-pub(super) fn receipts(submitted: &Submitted) -> Value {
-    let receipts: Vec<Value> = submitted.receipts.iter().map(|r| r.to_json()).collect();
-    json!({
-        "stream": submitted.stream,
-        "events": submitted.events,
-        "receipts": receipts,
-    })
+/// The answer to a recorded command: `{events, receipts, stream}`, written straight
+/// to bytes (see [`ledger::pipeline::Receipt::write_json`]).
+pub(super) fn receipts(status: StatusCode, submitted: &Submitted) -> Response {
+    let mut out = Vec::with_capacity(2048 * submitted.receipts.len());
+    out.extend_from_slice(b"{\"events\":");
+    // Strings always serialize.
+    let _ = serde_json::to_writer(&mut out, &submitted.events);
+    out.extend_from_slice(b",\"receipts\":[");
+    for (i, receipt) in submitted.receipts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        receipt.write_json(&mut out);
+    }
+    out.extend_from_slice(b"],\"stream\":");
+    let _ = serde_json::to_writer(&mut out, &submitted.stream);
+    out.push(b'}');
+    (status, [(header::CONTENT_TYPE, "application/json")], out).into_response()
 }
 
 /// The key the ledger records the command under: the client's, scoped to its partner so

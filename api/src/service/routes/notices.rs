@@ -92,7 +92,7 @@ pub async fn acknowledge(
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let request: Acknowledgement = serde_json::from_slice(&body).map_err(|e| {
         ApiError::validation("notice", format!("expected {{\"notice\": KEY}}: {e}"))
     })?;
@@ -170,7 +170,7 @@ pub async fn acknowledge(
         .submit(command, &signer, &key)
         .await
         .map_err(refusal)?;
-    Ok((StatusCode::CREATED, Json(receipts(&submitted))))
+    Ok(receipts(StatusCode::CREATED, &submitted))
 }
 
 #[derive(Debug, Deserialize)]

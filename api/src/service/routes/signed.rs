@@ -20,6 +20,7 @@ use crate::service::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -28,7 +29,7 @@ use ledger::entry::{submission_message, SignedSubmission};
 use ledger::keyring::{Custody, KeyringError};
 use ledger::pipeline::AppendError;
 use rand_core::{OsRng, RngCore};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ pub async fn prepare(
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let (command, partner, key) = intake(&state, &caller, &headers, &body).await?;
     let key_id = partner_held_key(&state, &partner)?;
     let decided = state
@@ -60,7 +61,7 @@ pub async fn prepare(
     let prepared = match decided {
         // A retry of a command already recorded: its receipts, as POST /v1/commands.
         Decided::Recorded(submitted) => {
-            return Ok((StatusCode::OK, Json(super::commands::receipts(&submitted))))
+            return Ok(super::commands::receipts(StatusCode::OK, &submitted))
         }
         Decided::ToSign(prepared) => prepared,
     };
@@ -94,7 +95,7 @@ pub async fn prepare(
             expires: Instant::now() + PREPARED_TTL,
         },
     );
-    Ok((StatusCode::OK, Json(answer)))
+    Ok((StatusCode::OK, Json(answer)).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -109,7 +110,7 @@ pub async fn commit(
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let given: Signatures = serde_json::from_slice(&body).map_err(|e| {
         ApiError::validation(
             "signatures",
@@ -151,10 +152,7 @@ pub async fn commit(
         .commit(waiting.prepared.clone(), &signatures)
         .await
     {
-        Ok(submitted) => Ok((
-            StatusCode::CREATED,
-            Json(super::commands::receipts(&submitted)),
-        )),
+        Ok(submitted) => Ok(super::commands::receipts(StatusCode::CREATED, &submitted)),
         Err(e) => {
             let retryable = matches!(
                 &e,
