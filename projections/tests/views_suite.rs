@@ -11,9 +11,11 @@ use domain::service::Domain;
 use ledger::keyring::{possession_message, Custody};
 use ledger::keys::SignerKey;
 use ledger::pipeline::{Ledger, PipelineConfig};
+use ledger::store::LedgerStore;
 use ledger::store::{AnyStore, PostgresStore, SqliteStore};
 use ledger::timestamp;
 use projections::query::{self, Record};
+use projections::views::notices;
 use projections::{Filter, Pace, ProjectionError, Projector, Settings, ViewDb};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -152,6 +154,40 @@ pub async fn the_demo_partnership_reads_correctly_in_every_view(f: Fixture) {
     let p = f.projector(Settings::default(), Pace::default()).await;
     assert!(p.catch_up().await.unwrap() > 50);
     let now = "2025-07-10T12:00:00Z";
+
+    // The notice feed decodes only the entries `may_change` picks from their bytes:
+    // every entry that changes a notice row must be among them.
+    let entries = f.store.entries(p.chain_id(), 0, 10_000).await.unwrap();
+    let mut changing_types = std::collections::BTreeSet::new();
+    for entry in &entries {
+        let (logged, _) = projections::logged::decode_entry(entry).unwrap();
+        if !notices::changed_keys(&logged).is_empty() {
+            assert!(
+                notices::may_change(&entry.bytes),
+                "entry {} changes notices but its bytes were passed over",
+                entry.seq
+            );
+            let text = String::from_utf8_lossy(&entry.bytes).into_owned();
+            let at = text.find("\"event_type\":\"").unwrap() + 14;
+            changing_types.insert(text[at..].split('"').next().unwrap().to_string());
+        }
+    }
+    // The demo has some of them; the list names only real event types (a typo would
+    // pass the check above and drop notices of that type).
+    assert!(changing_types.len() >= 7, "{changing_types:?}");
+    for name in notices::CHANGING_EVENT_TYPES {
+        let fact = serde_json::json!({ "type": name });
+        let known = |e: serde_json::Error| !e.to_string().contains("unknown variant");
+        assert!(
+            serde_json::from_value::<domain::case::CaseFact>(fact.clone())
+                .map_or_else(known, |_| true)
+                || serde_json::from_value::<domain::breach::BreachFact>(fact.clone())
+                    .map_or_else(known, |_| true)
+                || serde_json::from_value::<domain::sar::SarFact>(fact)
+                    .map_or_else(known, |_| true),
+            "{name} is not an event type of the catalogue"
+        );
+    }
 
     let breaches = rows(&p, "breaches", now).await;
     let b1 = &breaches["breach/br-2025-0001"];

@@ -61,8 +61,48 @@ impl Notice {
     }
 }
 
+/// The event types for which [`changed_keys`] can be non-empty: a reader of raw
+/// entries (the notice feed) decodes only those. Kept beside the match below; the views
+/// suite checks every demo entry against it.
+pub const CHANGING_EVENT_TYPES: [&str; 11] = [
+    "InformationRequested",
+    "DisclosureMade",
+    "NoticeIssued",
+    "NoticeAcknowledged",
+    "NoticeExempted",
+    "OnwardSharingRequested",
+    "OnwardSharingGranted",
+    "OnwardSharingRefused",
+    "BreachPartnersAlerted",
+    "SarPartnerConsulted",
+    "SarConsultationAnswered",
+];
+
+/// Whether an entry's canonical bytes may change a notice row, without decoding them:
+/// true if any `"event_type"` member in them names one of [`CHANGING_EVENT_TYPES`]
+/// (canonical JSON has no space around `:`, and event types are alphanumeric). A
+/// false positive only costs a decode.
+pub fn may_change(entry_bytes: &[u8]) -> bool {
+    const MEMBER: &[u8] = b"\"event_type\":\"";
+    let mut rest = entry_bytes;
+    while let Some(at) = find(rest, MEMBER) {
+        rest = &rest[at + MEMBER.len()..];
+        let name_len = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        if CHANGING_EVENT_TYPES.iter().any(|t| t.as_bytes() == name) {
+            return true;
+        }
+    }
+    false
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// The rows an entry creates or changes: notices (`STREAM#notice-…`, `#alert-…`,
 /// `#consult-…`, `#onward-…`) and the case's index row. What the notice feed follows.
+/// An event type added here must be added to [`CHANGING_EVENT_TYPES`].
 pub fn changed_keys(event: &Logged) -> Vec<String> {
     let Some(e) = &event.event else {
         return Vec::new();

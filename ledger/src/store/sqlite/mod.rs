@@ -95,7 +95,12 @@ impl SqliteStore {
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
             .pragma("wal_autocheckpoint", "16384")
-            .statement_cache_capacity(400);
+            .statement_cache_capacity(400)
+            // A page of entries (the views read up to 2,000 at a time while following)
+            // comes back through a channel from the connection's thread; at sqlx's
+            // default of 50 rows, that thread and the reader woke each other about once
+            // a row.
+            .row_buffer_size(1024);
         let mut migrator = options.connect().await?;
         migrations::sqlite().run(&mut migrator).await?;
         migrator.close().await?;
