@@ -273,7 +273,10 @@ fn holder_if(step: u64, holder: usize, requester: usize) -> usize {
 }
 
 /// Average time of one Ed25519 signature over a thousand, after a warm-up.
-fn signature_micros(key: &SignerKey) -> f64 {
+/// How long one Ed25519 signature takes on one core now: this machine's speed varies
+/// by a quarter or more from hour to hour (it is shared), and every figure is printed
+/// with this one so that figures from different hours can be compared.
+pub(super) fn signature_micros(key: &SignerKey) -> f64 {
     let message = [7u8; 64];
     for _ in 0..200 {
         std::hint::black_box(key.sign(&message));

@@ -23,6 +23,11 @@ pub async fn run(
     if events == 0 || concurrency == 0 {
         bail!("--events and --concurrency must be at least 1");
     }
+    let calibration = ledger::keys::SignerKey::from_seed("calibration", [7; 32])
+        .map(|key| super::bench::signature_micros(&key))?;
+    eprintln!(
+        "calibration: one Ed25519 signature takes {calibration:.1} µs on one core now (issue 2 quotes about 26 µs)"
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency as usize)
         .timeout(Duration::from_secs(30))
