@@ -204,6 +204,68 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// POSTs a body of `len` bytes over a connection of its own, reading the answer
+    /// while the body is still being written, as curl does. A server refusing a body as
+    /// too large answers before reading it all and closes the connection; a client that
+    /// finishes writing before it reads (reqwest does) may see only the broken pipe.
+    pub async fn post_oversized(&self, path: &str, token: &str, len: usize) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.base.trim_start_matches("http://").to_string();
+        let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let (mut from_server, mut to_server) = stream.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        );
+        let writing = tokio::spawn(async move {
+            to_server.write_all(head.as_bytes()).await?;
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                to_server.write_all(&chunk[..n]).await?;
+                left -= n;
+            }
+            Ok::<_, std::io::Error>(())
+        });
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let parsed = loop {
+            if let Some(parsed) = parse_response(&answer) {
+                break parsed;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, from_server.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                other => panic!(
+                    "no whole answer to the oversized POST ({other:?}); got {:?}",
+                    String::from_utf8_lossy(&answer)
+                ),
+            }
+        };
+        writing.abort();
+        parsed
+    }
+}
+
+/// The status and JSON body of a whole HTTP/1.1 response with a Content-Length, or None
+/// while more is to come.
+fn parse_response(bytes: &[u8]) -> Option<(u16, Value)> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..end]).unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no Content-Length in {head}"));
+    let body = bytes.get(end + 4..end + 4 + length)?;
+    Some((status, serde_json::from_slice(body).unwrap()))
 }
 
 pub fn problem(status: StatusCode, body: &Value, expected: StatusCode, kind: &str) {
