@@ -620,6 +620,19 @@ async fn notices_reach_partners_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_survive_restarts_on_sqlite() {
+    notices::restarts(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_survive_restarts_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    notices::restarts(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeds_on_sqlite() {
     feeds::journey(None).await;
 }

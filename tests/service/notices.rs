@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,12 +29,21 @@ struct Received {
 /// A webhook receiver on a random port. It refuses the first `refusals` requests it
 /// gets with 500, then takes everything.
 async fn receiver(refusals: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
+    receiver_refusing(move |seen| seen < refusals).await
+}
+
+/// A webhook receiver that answers 500 while `refuse(requests seen so far)` holds,
+/// else 204.
+async fn receiver_refusing(
+    refuse: impl Fn(usize) -> bool + Clone + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<Received>>>) {
     let log: Arc<Mutex<Vec<Received>>> = Arc::default();
     let seen = log.clone();
     let app = axum::Router::new().route(
         "/hooks/council",
         axum::routing::post(move |headers: HeaderMap, body: String| {
             let seen = seen.clone();
+            let refuse = refuse.clone();
             async move {
                 let header = |name: &str| {
                     headers
@@ -44,7 +54,7 @@ async fn receiver(refusals: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
                 };
                 let mut seen = seen.lock().unwrap();
                 let id = header("webhook-id");
-                let answered = if seen.len() < refusals { 500 } else { 204 };
+                let answered = if refuse(seen.len()) { 500 } else { 204 };
                 seen.push(Received {
                     id,
                     timestamp: header("webhook-timestamp"),
@@ -404,4 +414,186 @@ pub async fn journey(url: Option<String>) {
     let status = server.stop();
     assert!(status.success(), "{status}");
     drop(resumed);
+}
+
+/// The feed across restarts: a change queued while the council's receiver is down is
+/// delivered once it is up, after the service was killed; a change made just before a
+/// kill is delivered after the restart; a graceful stop and start sends nothing twice.
+/// The feed saves its place only with a change (or every 10,000 entries), so the
+/// entries appended between changes are read again after each restart and must add
+/// nothing.
+pub async fn restarts(url: Option<String>) {
+    let data = tempfile::tempdir().unwrap();
+    let flags = ["--webhook-backoff-ms", "200", "--webhook-attempts", "20"];
+    let server = Server::start_with(data.path(), url.as_deref(), &flags);
+    let admin = server.admin_token.clone().unwrap();
+    let mut api = Api {
+        http: Client::new(),
+        base: server.base.clone(),
+    };
+    let police = api.user(&admin, "police-dpo", "police", "dpo").await;
+    let council = api.user(&admin, "council-dpo", "council", "dpo").await;
+    let down = Arc::new(AtomicBool::new(true));
+    let refusing = down.clone();
+    let (hook_url, received) = receiver_refusing(move |_| refusing.load(Ordering::SeqCst)).await;
+    let (s, v) = api
+        .post("/v1/webhooks", &council, &json!({"url": hook_url}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let hook = v["webhook"]["id"].as_str().unwrap().to_string();
+
+    // A notice to the council, whose receiver refuses it for now.
+    let case = "case/asb-restart-0001";
+    let disclosure = command(
+        "police",
+        case,
+        "2025-05-01T10:00:00Z",
+        json!({
+            "type": "DisclosureMade", "disclosure": "asb-restart-0001-d1", "agreement": "csp-isa-asb-2025",
+            "recipients": ["council"],
+            "subjects": [{"given_name": "Sam", "family_name": "Restart", "date_of_birth": "1985-02-03"}],
+            "data_categories": ["personal"],
+            "purpose": "prevention and reduction of crime, disorder and anti-social behaviour",
+            "classification": "OFFICIAL-SENSITIVE", "channel": "secure email",
+            "lawful_bases": ["uk-gdpr-6-1-e"], "gateways": ["cda-1998-s115"],
+            "onward_sharing": "not-without-permission", "review_after_months": 12,
+            "without_consent_decided_by": "police-inspector-0042",
+            "without_consent_reason": "Managing a risk of harm to neighbours.",
+        }),
+    );
+    let (s, v) = api.post("/v1/commands", &police, &disclosure).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let rectify = |at: &str, what: &str| {
+        command(
+            "police",
+            case,
+            at,
+            json!({"type": "RectificationApplied", "fields": ["address"], "description": what}),
+        )
+    };
+    let (s, v) = api
+        .post(
+            "/v1/commands",
+            &police,
+            &rectify("2025-05-02T10:00:00Z", "The address was a previous one."),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let first = format!("{case}#notice-n1");
+    until("the first notice is attempted and refused", async || {
+        let got = received.lock().unwrap().clone();
+        got.iter().any(|r| r.answered == 500).then_some(())
+    })
+    .await;
+
+    // Entries that change no notice, then the council's acknowledgement, and at once a
+    // kill: the feed may not have seen the acknowledgement yet.
+    for n in 0..25 {
+        let breach = command(
+            "police",
+            &format!("breach/restart-{n}"),
+            "2025-05-03T10:00:00Z",
+            json!({
+                "type": "BreachDetected", "became_aware_at": "2025-05-03T09:00:00Z",
+                "nature": ["availability"], "data_categories": ["personal"],
+                "subject_categories": ["staff"], "approximate_subjects": 1,
+                "approximate_records": 1,
+            }),
+        );
+        let (s, v) = api.post("/v1/commands", &police, &breach).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, v) = api
+        .post("/v1/inbox/acknowledge", &council, &json!({"notice": first}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    drop(server); // SIGKILL
+
+    // Up again, the receiver too: the queued notice and the acknowledgement arrive,
+    // each once, in log order.
+    down.store(false, Ordering::SeqCst);
+    let server = Server::start_with(data.path(), url.as_deref(), &flags);
+    api.base = server.base.clone();
+    let delivered = |n: usize| {
+        let received = received.clone();
+        async move {
+            until(&format!("{n} deliveries"), async || {
+                let got: Vec<Received> = received
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r.answered == 204)
+                    .cloned()
+                    .collect();
+                (got.len() >= n).then_some(got)
+            })
+            .await
+        }
+    };
+    let got = delivered(2).await;
+    let summary = |got: &[Received]| -> Vec<(String, String)> {
+        got.iter()
+            .map(|r| {
+                let body: Value = serde_json::from_str(&r.body).unwrap();
+                (
+                    body["type"].as_str().unwrap().to_string(),
+                    body["data"]["key"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        summary(&got),
+        [
+            ("notice.issued".to_string(), first.clone()),
+            ("notice.settled".to_string(), first.clone()),
+        ]
+    );
+
+    // A graceful stop and start, more entries with no notice change, then a second
+    // rectification: only its notice is sent.
+    assert!(server.stop().success());
+    let server = Server::start_with(data.path(), url.as_deref(), &flags);
+    api.base = server.base.clone();
+    let (s, v) = api
+        .post(
+            "/v1/commands",
+            &police,
+            &rectify("2025-05-04T10:00:00Z", "The date of birth was mistyped."),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let second = format!("{case}#notice-n2");
+    let got = delivered(3).await;
+    // Time for a repeat to show, were one coming.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_now: Vec<Received> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.answered == 204)
+        .cloned()
+        .collect();
+    assert_eq!(
+        got_now.len(),
+        got.len(),
+        "nothing more: {:?}",
+        summary(&got_now)
+    );
+    assert_eq!(
+        summary(&got)[2],
+        ("notice.issued".to_string(), second.clone())
+    );
+    let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "one webhook-id per change");
+
+    // The delivery log agrees: three deliveries, each delivered.
+    let (s, log) = api
+        .get(&format!("/v1/webhooks/{hook}/deliveries"), &council)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{log}");
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{log}");
+    assert!(items.iter().all(|i| i["status"] == "delivered"), "{log}");
+    assert!(server.stop().success());
 }
