@@ -453,8 +453,21 @@ async fn journeys(url: Option<String>) {
     unknown["nature"] = json!(["telepathy"]);
     let (s, v) = api.post("/v1/commands", &police_dpo, &unknown).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // A client that writes its whole body before reading (reqwest does) hears the 413;
+    // one declaring far more is answered at once and the connection closed.
+    let r = Client::new()
+        .post(format!("{}/v1/commands", api.base))
+        .bearer_auth(&police_dpo)
+        .body("x".repeat(8 * 1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "/problems/too-large");
+    assert_eq!(v["detail"], "the request body is larger than 1048576 bytes");
     let (s, v) = api
-        .post_oversized("/v1/commands", &police_dpo, 2 * 1024 * 1024)
+        .post_oversized("/v1/commands", &police_dpo, 64 * 1024 * 1024)
         .await;
     assert_eq!(s, 413, "{v}");
     assert_eq!(v["type"], "/problems/too-large");

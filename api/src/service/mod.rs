@@ -12,6 +12,7 @@ pub mod config;
 pub(crate) mod delivery;
 pub(crate) mod metrics;
 mod openapi;
+mod oversized;
 pub mod problem;
 mod routes;
 mod state;
@@ -123,7 +124,14 @@ fn router(state: Arc<AppState>) -> Router {
             state::guard,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(problem::problem_for_bare_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            oversized::refuse_oversized,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            problem::problem_for_bare_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             state::trace_request,

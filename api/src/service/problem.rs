@@ -183,6 +183,7 @@ fn title(kind: &str) -> &'static str {
 /// Rewrites a refusal that is not already a problem document (axum's 404 for an
 /// unknown route, 405, 413 from the body limit, 415) into one.
 pub async fn problem_for_bare_errors(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<super::state::AppState>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -205,7 +206,7 @@ pub async fn problem_for_bare_errors(
             ApiError::MethodNotAllowed(format!("{path} does not take this method; see Allow"))
         }
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge {
-            limit: super::config::BODY_LIMIT_DEFAULT,
+            limit: state.config.body_limit,
         },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ApiError::validation("content-type", "send `Content-Type: application/json`")
