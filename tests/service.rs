@@ -471,6 +471,12 @@ async fn journeys(url: Option<String>) {
         .await;
     assert_eq!(s, 413, "{v}");
     assert_eq!(v["type"], "/problems/too-large");
+    // Nobody's body is read before it is known whose it is.
+    let (s, v) = api
+        .post_oversized("/v1/commands", "isa_not-a-token", 2 * 1024 * 1024)
+        .await;
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["type"], "/problems/unauthenticated");
     for (path, field) in [
         ("/v1/views/breaches?limit=many", "limit"),
         ("/v1/views/breaches?cursor=%%%", "cursor"),

@@ -206,9 +206,10 @@ impl Api {
     }
 
     /// POSTs a body of `len` bytes over a connection of its own, reading the answer
-    /// while the body is still being written, as curl does. A server refusing a body as
-    /// too large answers before reading it all and closes the connection; a client that
-    /// finishes writing before it reads (reqwest does) may see only the broken pipe.
+    /// while the body is still being written, as curl does. The server answers a body
+    /// declared far over the limit before reading it and closes the connection; a
+    /// client that finishes writing before it reads (reqwest does) would see only the
+    /// broken pipe.
     pub async fn post_oversized(&self, path: &str, token: &str, len: usize) -> (u16, Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let host = self.base.trim_start_matches("http://").to_string();

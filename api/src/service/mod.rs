@@ -119,15 +119,16 @@ impl Application {
 fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.body_limit;
     routes::router()
+        // Inside the guard: refused in shutdown, bounded by the request timeout.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            oversized::refuse_oversized,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             state::guard,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            oversized::refuse_oversized,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             problem::problem_for_bare_errors,
