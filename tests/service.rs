@@ -25,19 +25,11 @@ mod tiles;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::process::Command;
-use support::{command, keys, problem, problem_status, Api, Server};
+use support::{command, first_start, keys, problem, problem_status, Api, Server};
 
 async fn journeys(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), url.as_deref());
-    let admin = server
-        .admin_token
-        .clone()
-        .expect("a first start prints the admin token");
-    let api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
+    let (server, admin, api) = first_start(data.path(), url.as_deref(), &[]);
 
     // Unauthenticated: liveness only.
     let (s, v, _) = api.call(Method::GET, "/healthz", None, None).await;

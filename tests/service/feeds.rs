@@ -2,9 +2,9 @@
 //! parser, through a bearer token and through a calendar token in the URL; and
 //! registers as CSV, limited by need-to-know like every read.
 
-use crate::support::{problem, Api, Server};
+use crate::support::{first_start, problem};
 use ical::parser::ical::component::IcalCalendar;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 fn parse(text: &str) -> IcalCalendar {
@@ -26,12 +26,7 @@ fn property<'a>(
 
 pub async fn journey(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), url.as_deref());
-    let admin = server.admin_token.clone().unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
+    let (server, admin, api) = first_start(data.path(), url.as_deref(), &[]);
     let dpo = api.user(&admin, "housing-dpo", "housing", "dpo").await;
     let pc = api
         .user(&admin, "housing-pc", "housing", "practitioner")

@@ -4,12 +4,12 @@
 //! attempts; the council acknowledges, the police learn of it; the delivery log shows
 //! every attempt; the metrics count the failures.
 
-use crate::support::{command, problem, Api, Server};
+use crate::support::{command, first_start, problem, Api, Server};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -188,16 +188,11 @@ fn taken(received: &Mutex<Vec<Received>>) -> Vec<Received> {
 
 pub async fn journey(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
+    let (server, admin, api) = first_start(
         data.path(),
         url.as_deref(),
         &["--webhook-backoff-ms", "200", "--webhook-attempts", "5"],
     );
-    let admin = server.admin_token.clone().unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
     let police = api.user(&admin, "police-dpo", "police", "dpo").await;
     let council = api.user(&admin, "council-dpo", "council", "dpo").await;
     let council_pc = api
@@ -448,12 +443,7 @@ pub async fn journey(url: Option<String>) {
 pub async fn restarts(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
     let flags = ["--webhook-backoff-ms", "200", "--webhook-attempts", "20"];
-    let server = Server::start_with(data.path(), url.as_deref(), &flags);
-    let admin = server.admin_token.clone().unwrap();
-    let mut api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
+    let (server, admin, mut api) = first_start(data.path(), url.as_deref(), &flags);
     let police = api.user(&admin, "police-dpo", "police", "dpo").await;
     let council = api.user(&admin, "council-dpo", "council", "dpo").await;
     let down = Arc::new(AtomicBool::new(true));

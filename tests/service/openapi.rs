@@ -2,8 +2,8 @@
 //! served, every reference resolving, and its examples true: the command example is
 //! accepted by the real service, and real answers carry the fields the schemas require.
 
-use crate::support::{Api, Server};
-use reqwest::{Client, Method, StatusCode};
+use crate::support::first_start;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 /// Every `$ref` under `value`.
@@ -45,12 +45,7 @@ fn conforms(spec: &Value, name: &str, value: &Value) {
 
 pub async fn journey(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), url.as_deref());
-    let admin = server.admin_token.clone().unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
+    let (server, admin, api) = first_start(data.path(), url.as_deref(), &[]);
     let (s, spec, _) = api.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(spec["openapi"], "3.1.0");

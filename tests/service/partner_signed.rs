@@ -2,14 +2,14 @@
 //! service then refuses to sign for it, and its submissions are prepared by the
 //! service, signed by the partner and recorded only with a signature that verifies.
 
-use crate::support::{command, problem, Api, Server};
+use crate::support::{command, first_start, problem, Api};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ledger::entry::submission_message;
 use ledger::hash::Hash;
 use ledger::keyring::possession_message;
 use ledger::keys::SignerKey;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 async fn tree_size(api: &Api, token: &str) -> u64 {
@@ -36,12 +36,7 @@ fn signatures(prepared: &Value, key: &SignerKey) -> Value {
 
 pub async fn journey(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), url.as_deref());
-    let admin = server.admin_token.clone().unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
+    let (server, admin, api) = first_start(data.path(), url.as_deref(), &[]);
     let police = api.user(&admin, "police-dpo", "police", "dpo").await;
     let council = api.user(&admin, "council-dpo", "council", "dpo").await;
     let ico = api.user(&admin, "ico", "ico", "regulator").await;

@@ -3,8 +3,8 @@
 //! extension that must give reasons, the council consulted (its inbox shows the
 //! consultation; the response is refused until it answers), then the response.
 
-use crate::support::{command, problem, Api, Server};
-use reqwest::{Client, StatusCode};
+use crate::support::{command, first_start, problem, Api};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// The SAR's row once `pred` holds for it.
@@ -31,12 +31,7 @@ fn day_number(date: &str) -> i64 {
 
 pub async fn journey(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), url.as_deref());
-    let admin = server.admin_token.clone().unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
+    let (server, admin, api) = first_start(data.path(), url.as_deref(), &[]);
     let police = api.user(&admin, "police-dpo", "police", "dpo").await;
     let council = api.user(&admin, "council-dpo", "council", "dpo").await;
     let housing = api.user(&admin, "housing-dpo", "housing", "dpo").await;

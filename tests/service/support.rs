@@ -76,6 +76,21 @@ impl Server {
     }
 }
 
+/// A first start on an empty data directory: the server, the administrator token it
+/// printed, and a client for it.
+pub fn first_start(data: &Path, url: Option<&str>, extra: &[&str]) -> (Server, String, Api) {
+    let server = Server::start_with(data, url, extra);
+    let admin = server
+        .admin_token
+        .clone()
+        .expect("a first start prints the admin token");
+    let api = Api {
+        http: Client::new(),
+        base: server.base.clone(),
+    };
+    (server, admin, api)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -3,10 +3,10 @@
 //! checked against the leaves beneath it, and an entry bundle whose entries are the
 //! hashes of the entries the log serves.
 
-use crate::support::{command, problem, Api, Server};
+use crate::support::{command, first_start, problem, Api};
 use ledger::hash::Hash;
 use ledger::merkle::{leaf_hash, Frontier};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 async fn fetch(
@@ -44,12 +44,7 @@ fn root_of(leaves: &[Hash]) -> Hash {
 
 pub async fn journey(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), url.as_deref());
-    let admin = server.admin_token.clone().unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: server.base.clone(),
-    };
+    let (server, admin, api) = first_start(data.path(), url.as_deref(), &[]);
     let police = api.user(&admin, "police-dpo", "police", "dpo").await;
     let ico = api.user(&admin, "ico", "ico", "regulator").await;
     // Enough entries for a full tile and the first node of level 1.
