@@ -755,6 +755,58 @@ async fn files_holding(store: &AnyStore, disk: &Disk<'_>, text: &str) -> Vec<Str
         .collect()
 }
 
+/// The views and the notice feed read pages without content: the same entries, in the
+/// same order, from the same place, with no redactable text.
+async fn pages_of_entries_come_with_or_without_their_content(store: AnyStore) {
+    let f = open(store).await;
+    let mut with_text = Vec::new();
+    for i in 0..6 {
+        let text = (i % 2 == 0).then_some("Seen at 12 Acacia Avenue");
+        let receipt = f
+            .ledger
+            .append(request(
+                &f.police,
+                "r/1",
+                &format!("p{i}"),
+                ExpectedVersion::Any,
+                text,
+            ))
+            .await
+            .unwrap();
+        if text.is_some() {
+            with_text.push(receipt.seq);
+        }
+    }
+    let store = f.ledger.store();
+    let chain = f.ledger.chain_id();
+    let full = store.entries(chain, 0, 100).await.unwrap();
+    let bare = store.bare_entries(chain, 0, 100).await.unwrap();
+    assert_eq!(full.len(), bare.len());
+    for (full, bare) in full.iter().zip(&bare) {
+        assert_eq!((full.seq, &full.bytes), (bare.seq, &bare.bytes));
+        assert!(
+            bare.content.is_none(),
+            "entry {} came with content",
+            bare.seq
+        );
+        assert_eq!(full.content.is_some(), with_text.contains(&full.seq));
+    }
+    let page: Vec<u64> = store
+        .bare_entries(chain, with_text[0], 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(page, [with_text[0], with_text[0] + 1, with_text[0] + 2]);
+    let last = bare.last().unwrap().seq;
+    assert!(store
+        .bare_entries(chain, last + 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn redaction_removes_content_and_the_log_still_verifies(store: AnyStore, disk: Disk<'_>) {
     let f = open(store).await;
     let secret = "Named person at 12 Acacia Avenue";
@@ -1013,6 +1065,7 @@ both_backends!(
     key_revocation_and_rotation_are_enforced,
     ledger_key_rotation_hands_over_checkpoint_signing,
     older_forged_and_trusted_checkpoints,
+    pages_of_entries_come_with_or_without_their_content,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,11 @@
 //! otherwise stops; it never skips ahead (DESIGN §2, "Mechanics").
 
 use domain::event::DomainEvent;
-use ledger::entry::Entry;
 use ledger::hash::Hash;
 use ledger::store::StoredEntry;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// One decoded entry.
 #[derive(Debug, Clone)]
@@ -86,7 +88,7 @@ pub fn decode_entry(stored: &StoredEntry) -> Result<(Logged, String), Break> {
         seq: stored.seq,
         why,
     };
-    let entry: Entry =
+    let entry: EntryFields<'_> =
         serde_json::from_slice(&stored.bytes).map_err(|e| unreadable(e.to_string()))?;
     if entry.seq != stored.seq {
         return Err(unreadable(format!(
@@ -94,8 +96,13 @@ pub fn decode_entry(stored: &StoredEntry) -> Result<(Logged, String), Break> {
             stored.seq, entry.seq
         )));
     }
-    let event = domain::event::decode(&entry.submission).map_err(unreadable)?;
     let submission = entry.submission;
+    let event = domain::event::decode_parts(
+        &submission.stream,
+        &submission.event_type,
+        submission.payload,
+    )
+    .map_err(unreadable)?;
     Ok((
         Logged {
             seq: stored.seq,
@@ -105,6 +112,32 @@ pub fn decode_entry(stored: &StoredEntry) -> Result<(Logged, String), Break> {
             has_content: submission.content_commitment.is_some(),
             event,
         },
-        entry.prev,
+        entry.prev.into_owned(),
     ))
+}
+
+/// The fields of an entry ([`ledger::entry::Entry`]) a view reads, borrowed from the
+/// stored bytes where they can be: the payload stays JSON text until the domain reads
+/// it, and the signatures and keys are skipped (the ledger checked them on append, and
+/// `verify` checks them again).
+#[derive(Deserialize)]
+struct EntryFields<'a> {
+    #[serde(borrow)]
+    prev: Cow<'a, str>,
+    recorded_at: String,
+    seq: u64,
+    #[serde(borrow)]
+    submission: SubmissionFields<'a>,
+}
+
+#[derive(Deserialize)]
+struct SubmissionFields<'a> {
+    author: String,
+    #[serde(default, borrow)]
+    content_commitment: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+    stream: String,
 }

@@ -335,6 +335,27 @@ impl<S: LedgerStore> Projector<S> {
         Ok(out)
     }
 
+    /// Up to `limit` entries from `first` on, read and decoded off this thread; `prev`
+    /// is the hash of the entry before `first`.
+    async fn decoded_page(
+        &self,
+        first: u64,
+        prev: Hash,
+        limit: u32,
+    ) -> Result<DecodedPage, ProjectionError> {
+        let stored = self
+            .source
+            .bare_entries(self.chain_id, first, limit)
+            .await?;
+        tokio::task::spawn_blocking(move || decode_page(&stored, first, prev))
+            .await
+            .map_err(|e| ProjectionError::Stopped {
+                view: "every view".into(),
+                seq: first,
+                why: format!("decoding the log failed: {e}"),
+            })
+    }
+
     /// Folds the log from entry 0 into `targets`' (empty) shadows with every row in
     /// memory, then writes each shadow's rows with its checkpoint, once. Returns the
     /// entries taken. It ends early, writing what it has, at a break in the log or when
@@ -353,26 +374,33 @@ impl<S: LedgerStore> Projector<S> {
             last_hash: Hash::ZERO,
             last_recorded_at: None,
         };
-        let mut stored = self.source.entries(self.chain_id, 0, page).await?;
-        while !stored.is_empty() {
-            // The next page is read (on the store's own thread) while this one is folded.
-            let following = at.next_seq + stored.len() as u64;
-            let (read, folded) =
-                tokio::join!(self.source.entries(self.chain_id, following, page), async {
-                    fold_page(&ctx, &mut folds, &stored, &mut at)
-                });
-            match folded {
-                Ok(Folded::Page) => {}
-                Ok(Folded::Break) => break,
-                Err(ProjectError { seq, why }) => {
-                    eprintln!("rebuild: entry {seq} refused ({why}); building batch by batch");
-                    return Ok(0);
-                }
+        let mut page_now = self.decoded_page(0, Hash::ZERO, page).await?;
+        while !page_now.events.is_empty() {
+            // The next page is read and decoded (on blocking threads) while this one is
+            // folded here.
+            let following = at.next_seq + page_now.events.len() as u64;
+            let (read, folded) = tokio::join!(
+                async {
+                    if page_now.broke {
+                        return Ok(None);
+                    }
+                    self.decoded_page(following, page_now.last_hash, page)
+                        .await
+                        .map(Some)
+                },
+                async { fold_page(&ctx, &mut folds, &page_now, &mut at) }
+            );
+            if let Err(ProjectError { seq, why }) = folded {
+                eprintln!("rebuild: entry {seq} refused ({why}); building batch by batch");
+                return Ok(0);
             }
             if folds.iter().map(|f| f.rows()).sum::<usize>() >= FOLD_ROW_LIMIT {
                 break;
             }
-            stored = read?;
+            match read? {
+                Some(next) => page_now = next,
+                None => break,
+            }
         }
         if at.next_seq == 0 {
             return Ok(0);
@@ -423,7 +451,10 @@ impl<S: LedgerStore> Projector<S> {
             let lag_seconds = if behind == 0 {
                 0.0
             } else {
-                let next = self.source.entries(self.chain_id, c.next_seq, 1).await?;
+                let next = self
+                    .source
+                    .bare_entries(self.chain_id, c.next_seq, 1)
+                    .await?;
                 next.first()
                     .and_then(|e| serde_json::from_slice::<ledger::entry::Entry>(&e.bytes).ok())
                     .and_then(|e| timestamp::parse_utc(&e.recorded_at))
@@ -487,7 +518,7 @@ impl<S: LedgerStore> Projector<S> {
             positions.push(c);
         }
         let from = positions.iter().map(|c| c.next_seq).min().unwrap_or(0);
-        let stored = self.source.entries(self.chain_id, from, page).await?;
+        let stored = self.source.bare_entries(self.chain_id, from, page).await?;
         if stored.is_empty() {
             return Ok(0);
         }
@@ -661,40 +692,37 @@ struct Position {
     last_recorded_at: Option<String>,
 }
 
-enum Folded {
-    /// The whole page was taken.
-    Page,
-    /// The log breaks within the page; the entries before the break were taken.
-    Break,
+/// A page of the log, decoded.
+struct DecodedPage {
+    events: Vec<Logged>,
+    /// The last event's hash (the next entry's `prev`).
+    last_hash: Hash,
+    /// Whether the log breaks within (or right after) the page: the events before the
+    /// break are all there is to take.
+    broke: bool,
 }
 
-/// Decodes a page of the log and folds it into every view.
+/// Folds a decoded page into every view.
 fn fold_page(
     ctx: &Context<'_>,
     folds: &mut [Box<dyn Fold>],
-    stored: &[ledger::store::StoredEntry],
+    page: &DecodedPage,
     at: &mut Position,
-) -> Result<Folded, ProjectError> {
-    let (events, last_hash, broke) = decode_page(stored, at.next_seq, at.last_hash);
+) -> Result<(), ProjectError> {
     for fold in folds.iter_mut() {
-        fold.apply(ctx, &events)?;
+        fold.apply(ctx, &page.events)?;
     }
-    if let Some(last) = events.last() {
+    if let Some(last) = page.events.last() {
         at.next_seq = last.seq + 1;
-        at.last_hash = last_hash;
+        at.last_hash = page.last_hash;
         at.last_recorded_at = Some(last.recorded_at.clone());
     }
-    Ok(if broke { Folded::Break } else { Folded::Page })
+    Ok(())
 }
 
 /// Decodes `stored`, which should be entries `first`, `first + 1`, … following an entry
-/// hashing to `prev`, up to the first break. Returns the events, the last one's hash and
-/// whether the page broke.
-fn decode_page(
-    stored: &[ledger::store::StoredEntry],
-    first: u64,
-    mut prev: Hash,
-) -> (Vec<Logged>, Hash, bool) {
+/// hashing to `prev`, up to the first break.
+fn decode_page(stored: &[ledger::store::StoredEntry], first: u64, mut prev: Hash) -> DecodedPage {
     let mut events = Vec::with_capacity(stored.len());
     for entry in stored {
         match logged::decode(entry, first + events.len() as u64, &prev) {
@@ -702,10 +730,20 @@ fn decode_page(
                 prev = hash;
                 events.push(event);
             }
-            Err(_) => return (events, prev, true),
+            Err(_) => {
+                return DecodedPage {
+                    events,
+                    last_hash: prev,
+                    broke: true,
+                }
+            }
         }
     }
-    (events, prev, false)
+    DecodedPage {
+        events,
+        last_hash: prev,
+        broke: false,
+    }
 }
 
 fn now() -> String {

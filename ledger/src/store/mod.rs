@@ -291,6 +291,16 @@ pub trait LedgerStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEntry>, StoreError>> + Send;
 
+    /// As [`LedgerStore::entries`], but without the redactable content (every
+    /// `content` is `None`): for readers that never show it, such as the views and the
+    /// notice feed, which then neither read nor parse it.
+    fn bare_entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredEntry>, StoreError>> + Send;
+
     /// Every entry of one stream (by its id, the seq of its first entry), in stream
     /// order, through the `entries_by_stream` index.
     fn stream_entries(
@@ -406,6 +416,14 @@ impl LedgerStore for AnyStore {
         limit: u32,
     ) -> Result<Vec<StoredEntry>, StoreError> {
         delegate!(self, s => s.entries(chain_id, from_seq, limit))
+    }
+    async fn bare_entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        delegate!(self, s => s.bare_entries(chain_id, from_seq, limit))
     }
     async fn stream_entries(
         &self,

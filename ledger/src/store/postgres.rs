@@ -510,6 +510,26 @@ impl LedgerStore for PostgresStore {
             .collect()
     }
 
+    async fn bare_entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, entry FROM entries WHERE chain_id = $1 AND seq >= $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(chain_id)
+        .bind(to_i64(from_seq))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| stored_entry(row.get(0), row.get(1), None, None))
+            .collect()
+    }
+
     async fn snapshot(
         &self,
         chain_id: i64,

@@ -125,7 +125,7 @@ pub async fn changes_between(
         let limit = (to - next).min(u64::from(FEED_PAGE)) as u32;
         let stored = ledger
             .store()
-            .entries(ledger.chain_id(), next, limit)
+            .bare_entries(ledger.chain_id(), next, limit)
             .await?;
         if stored.is_empty() {
             break;

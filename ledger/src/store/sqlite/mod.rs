@@ -5,6 +5,7 @@
 //!
 //! Writes go through one connection driven by [`writer`]; reads through a small pool.
 
+mod readers;
 mod writer;
 
 use super::{
@@ -74,6 +75,8 @@ pub struct SqliteStore {
     writer: WriterThread,
     /// Connections for reads, which WAL lets run beside the writer.
     pool: SqlitePool,
+    /// Read connections without sqlx, for pages of entries.
+    readers: readers::Readers,
 }
 
 impl SqliteStore {
@@ -115,7 +118,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { writer, pool })
+        Ok(SqliteStore {
+            writer,
+            pool,
+            readers: readers::Readers::new(path.to_path_buf()),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -296,6 +303,15 @@ impl LedgerStore for SqliteStore {
         rows.into_iter()
             .map(|row| stored_entry(row.get(0), row.get(1), row.get(2), row.get(3)))
             .collect()
+    }
+
+    async fn bare_entries(
+        &self,
+        chain_id: i64,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        self.readers.bare_entries(chain_id, from_seq, limit).await
     }
 
     async fn stream_entries(
