@@ -321,10 +321,14 @@ impl<S: LedgerStore> Projector<S> {
                 break;
             }
         }
+        let pairs: Vec<(Names, Names)> = targets
+            .iter()
+            .map(|t| (Names::live(t.projection.name()), t.names.clone()))
+            .collect();
+        self.db.swap(self.chain_id, &pairs).await?;
         let mut out = Vec::with_capacity(views.len());
         for target in &targets {
             let live = Names::live(target.projection.name());
-            self.db.swap(self.chain_id, &live, &target.names).await?;
             out.push(Rebuilt {
                 view: target.projection.name(),
                 entries,

@@ -3,7 +3,7 @@
 //! A rebuild writes a row or two per entry, and a round trip through the pool costs
 //! more than the row; here a row costs a few microseconds.
 
-use super::{Checkpoint, DbError, ViewWrite};
+use super::{swap_ddl, Checkpoint, DbError, Dialect, Names, ViewWrite};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::mpsc;
@@ -22,8 +22,12 @@ impl Writer {
         // and checkpoint commit together.
         conn.execute_batch(
             "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL; \
-             PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;",
+             PRAGMA cache_size = -65536;",
         )?;
+        // The WAL is folded into the file once it holds 64 MiB, whatever the page size
+        // (16 KiB on files made since session 10, 4 KiB before).
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        conn.pragma_update(None, "wal_autocheckpoint", (64 << 20) / page_size.max(512))?;
         conn.set_prepared_statement_cache_capacity(64);
         let (jobs, incoming) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -124,6 +128,32 @@ impl Writer {
                 if moved != 1 {
                     return Err(DbError::Raced(write.projection.clone()));
                 }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Writer {
+    /// [`super::ViewDb::swap`] on this connection.
+    pub async fn swap(&self, chain_id: i64, pairs: Vec<(Names, Names)>) -> Result<(), DbError> {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (live, shadow) in &pairs {
+                for statement in swap_ddl(live, shadow, Dialect::Sqlite) {
+                    tx.execute(&statement, [])?;
+                }
+                tx.execute(
+                    "DELETE FROM view_checkpoints WHERE chain_id = ?1 AND projection = ?2",
+                    params![chain_id, live.projection],
+                )?;
+                tx.execute(
+                    "UPDATE view_checkpoints SET projection = ?1 WHERE chain_id = ?2 \
+                     AND projection = ?3",
+                    params![live.projection, chain_id, shadow.projection],
+                )?;
             }
             tx.commit()?;
             Ok(())
