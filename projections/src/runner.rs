@@ -409,19 +409,21 @@ impl<S: LedgerStore> Projector<S> {
         if at.next_seq == 0 {
             return Ok(0);
         }
-        let mut writes = Vec::with_capacity(targets.len());
+        // Each view's rows are turned into JSON here while the writer writes those
+        // already done.
+        let mut load = self.db.load_shadows(self.chain_id)?;
         for (target, fold) in targets.iter().zip(folds) {
-            let rows =
-                fold.finish()
-                    .map_err(|ProjectError { why, .. }| ProjectionError::Stopped {
-                        view: target.names.projection.clone(),
-                        seq: at.next_seq,
-                        why,
-                    })?;
-            writes.push(ViewWrite {
+            let table = &target.names.table;
+            fold.finish(LOAD_PIECE, &mut |rows| load.rows(table, rows))
+                .map_err(|ProjectError { why, .. }| ProjectionError::Stopped {
+                    view: target.names.projection.clone(),
+                    seq: at.next_seq,
+                    why,
+                })?;
+            load.view(ViewWrite {
                 projection: target.names.projection.clone(),
-                table: target.names.table.clone(),
-                rows,
+                table: table.clone(),
+                rows: Vec::new(),
                 from: 0,
                 from_hash: Hash::ZERO.to_hex(),
                 checkpoint: Checkpoint {
@@ -432,7 +434,7 @@ impl<S: LedgerStore> Projector<S> {
                 },
             });
         }
-        self.db.commit(self.chain_id, writes).await?;
+        load.commit().await?;
         Ok(at.next_seq)
     }
 
@@ -688,6 +690,9 @@ impl<S: LedgerStore> Projector<S> {
 /// Most rows a rebuild holds in memory, over all its views (each a few hundred bytes),
 /// before it writes them and goes on a batch at a time.
 const FOLD_ROW_LIMIT: usize = 2_000_000;
+
+/// Rows a rebuild hands the writer at a time.
+const LOAD_PIECE: usize = 5_000;
 
 /// How far an in-memory fold has read.
 struct Position {

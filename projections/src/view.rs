@@ -250,8 +250,13 @@ pub trait Fold: Send {
     fn apply(&mut self, ctx: &Context<'_>, events: &[Logged]) -> Result<(), ProjectError>;
     /// Rows held so far.
     fn rows(&self) -> usize;
-    /// Every row, in key order, as written to an empty table.
-    fn finish(self: Box<Self>) -> Result<Vec<StoredRow>, ProjectError>;
+    /// Every row, in key order, as written to an empty table, handed to `sink` in
+    /// pieces of up to `piece` rows.
+    fn finish(
+        self: Box<Self>,
+        piece: usize,
+        sink: &mut dyn FnMut(Vec<StoredRow>),
+    ) -> Result<(), ProjectError>;
 }
 
 struct InMemory<V: View> {
@@ -277,9 +282,17 @@ impl<V: View> Fold for InMemory<V> {
         self.rows.rows.len()
     }
 
-    fn finish(self: Box<Self>) -> Result<Vec<StoredRow>, ProjectError> {
-        let mut out = Vec::with_capacity(self.rows.rows.len());
+    fn finish(
+        self: Box<Self>,
+        piece: usize,
+        sink: &mut dyn FnMut(Vec<StoredRow>),
+    ) -> Result<(), ProjectError> {
+        let piece = piece.max(1);
+        let mut out = Vec::with_capacity(piece.min(self.rows.rows.len()));
         for (key, (row, _)) in self.rows.rows {
+            if out.len() == piece {
+                sink(std::mem::replace(&mut out, Vec::with_capacity(piece)));
+            }
             let body = serde_json::to_string(&row).map_err(|e| ProjectError {
                 seq: 0,
                 why: format!("row {key:?} cannot be written: {e}"),
@@ -292,7 +305,8 @@ impl<V: View> Fold for InMemory<V> {
                 body,
             });
         }
-        Ok(out)
+        sink(out);
+        Ok(())
     }
 }
 

@@ -360,6 +360,23 @@ impl ViewDb {
         Ok(out)
     }
 
+    /// Starts a rebuild's write of its shadows.
+    pub fn load_shadows(&self, chain_id: i64) -> Result<ShadowLoad, DbError> {
+        let inner = match &self.writer {
+            Some(writer) => {
+                let (pieces, answer) = writer.load_shadows(chain_id)?;
+                Loading::Streaming { pieces, answer }
+            }
+            None => Loading::Gathering {
+                db: self.clone(),
+                chain_id,
+                writes: Vec::new(),
+                pending: Vec::new(),
+            },
+        };
+        Ok(ShadowLoad { inner })
+    }
+
     /// Writes one batch: each view's changed rows and its checkpoint, in one transaction.
     /// A checkpoint is moved only from where this runner found it (`from`); if another
     /// process moved it meanwhile, nothing is written.
@@ -628,6 +645,76 @@ impl ViewDb {
             row.columns.parties = parties.remove(&row.key).unwrap_or_default();
         }
         Ok(())
+    }
+}
+
+/// A rebuild's write of its shadows, fed view by view as their rows are serialised
+/// (see [`ViewDb::load_shadows`]): on SQLite the writer thread writes each piece as it comes;
+/// on PostgreSQL the pieces are gathered and written as one batch. Nothing is kept
+/// unless [`ShadowLoad::commit`] is reached.
+pub struct ShadowLoad {
+    inner: Loading,
+}
+
+enum Loading {
+    Streaming {
+        pieces: std::sync::mpsc::Sender<writer::Load>,
+        answer: writer::LoadAnswer,
+    },
+    Gathering {
+        db: ViewDb,
+        chain_id: i64,
+        writes: Vec<ViewWrite>,
+        pending: Vec<StoredRow>,
+    },
+}
+
+impl ShadowLoad {
+    /// More rows of the view whose [`ShadowLoad::view`] comes next.
+    pub fn rows(&mut self, table: &str, rows: Vec<StoredRow>) {
+        match &mut self.inner {
+            Loading::Streaming { pieces, .. } => {
+                // If the writer has stopped, `commit` reports why.
+                let _ = pieces.send(writer::Load::Rows {
+                    table: table.to_string(),
+                    rows,
+                });
+            }
+            Loading::Gathering { pending, .. } => pending.extend(rows),
+        }
+    }
+
+    /// A view's last rows and its checkpoint.
+    pub fn view(&mut self, mut write: ViewWrite) {
+        match &mut self.inner {
+            Loading::Streaming { pieces, .. } => {
+                let _ = pieces.send(writer::Load::View(write));
+            }
+            Loading::Gathering {
+                writes, pending, ..
+            } => {
+                pending.append(&mut write.rows);
+                write.rows = std::mem::take(pending);
+                writes.push(write);
+            }
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self.inner {
+            Loading::Streaming { pieces, answer } => {
+                let _ = pieces.send(writer::Load::Commit);
+                answer
+                    .await
+                    .map_err(|_| DbError::Corrupt("the views writer thread failed a job".into()))?
+            }
+            Loading::Gathering {
+                db,
+                chain_id,
+                writes,
+                ..
+            } => db.commit(chain_id, writes).await,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! more than the row; here a row costs a few microseconds.
 
 use super::{swap_ddl, Checkpoint, DbError, Dialect, Names, ViewWrite};
+use crate::view::StoredRow;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::mpsc;
@@ -104,36 +105,104 @@ impl Writer {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for write in &writes {
-                let table = &write.table;
-                let mut upsert = tx.prepare_cached(&format!(
-                    "INSERT INTO {table} (chain_id, key, partner, status, due, subject, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (chain_id, key) DO UPDATE \
-                     SET partner = excluded.partner, status = excluded.status, \
-                     due = excluded.due, subject = excluded.subject, body = excluded.body"
-                ))?;
-                let mut party = tx.prepare_cached(&format!(
-                    "INSERT INTO {table}_parties (chain_id, key, partner) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT DO NOTHING"
-                ))?;
-                for row in &write.rows {
-                    let c = &row.columns;
-                    upsert.execute(params![
-                        chain_id, row.key, c.partner, c.status, c.due, c.subject, row.body
-                    ])?;
-                    for partner in &row.new_parties {
-                        party.execute(params![chain_id, row.key, partner])?;
-                    }
-                }
-                let moved = checkpoint_update(&tx, chain_id, write)?;
-                if moved != 1 {
-                    return Err(DbError::Raced(write.projection.clone()));
-                }
+                write_view(&tx, chain_id, write)?;
             }
             tx.commit()?;
             Ok(())
         })
         .await
     }
+
+    /// Starts writing rows as they come, in one transaction that commits on
+    /// [`Load::Commit`] (and rolls back if the sender goes away first). A rebuild
+    /// serialises its rows to JSON while this thread writes those already done.
+    pub fn load_shadows(&self, chain_id: i64) -> Result<(mpsc::Sender<Load>, LoadAnswer), DbError> {
+        let (pieces, incoming) = mpsc::channel::<Load>();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |conn| {
+                let _ = reply.send(load_shadows(conn, chain_id, incoming));
+            }))
+            .map_err(|_| DbError::Corrupt("the views writer thread has stopped".into()))?;
+        Ok((pieces, answer))
+    }
+}
+
+/// How a load ended, once it has.
+pub type LoadAnswer = tokio::sync::oneshot::Receiver<Result<(), DbError>>;
+
+/// A piece of a load (see [`Writer::load_shadows`]).
+pub enum Load {
+    /// Rows for a table, more of that view to come.
+    Rows {
+        table: String,
+        rows: Vec<StoredRow>,
+    },
+    /// A view's last rows (maybe none) and its checkpoint.
+    View(ViewWrite),
+    Commit,
+}
+
+fn load_shadows(
+    conn: &mut Connection,
+    chain_id: i64,
+    incoming: mpsc::Receiver<Load>,
+) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for piece in incoming {
+        match piece {
+            Load::Rows { table, rows } => write_rows(&tx, chain_id, &table, &rows)?,
+            Load::View(write) => write_view(&tx, chain_id, &write)?,
+            Load::Commit => {
+                tx.commit()?;
+                return Ok(());
+            }
+        }
+    }
+    Err(DbError::Corrupt(
+        "the rebuild stopped before its rows were all written; nothing was kept".into(),
+    ))
+}
+
+/// A view's rows and its checkpoint, which must still be where the batch found it.
+fn write_view(
+    tx: &rusqlite::Transaction<'_>,
+    chain_id: i64,
+    write: &ViewWrite,
+) -> Result<(), DbError> {
+    write_rows(tx, chain_id, &write.table, &write.rows)?;
+    if checkpoint_update(tx, chain_id, write)? != 1 {
+        return Err(DbError::Raced(write.projection.clone()));
+    }
+    Ok(())
+}
+
+fn write_rows(
+    tx: &rusqlite::Transaction<'_>,
+    chain_id: i64,
+    table: &str,
+    rows: &[StoredRow],
+) -> Result<(), DbError> {
+    let mut upsert = tx.prepare_cached(&format!(
+        "INSERT INTO {table} (chain_id, key, partner, status, due, subject, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (chain_id, key) DO UPDATE \
+         SET partner = excluded.partner, status = excluded.status, \
+         due = excluded.due, subject = excluded.subject, body = excluded.body"
+    ))?;
+    let mut party = tx.prepare_cached(&format!(
+        "INSERT INTO {table}_parties (chain_id, key, partner) VALUES (?1, ?2, ?3) \
+         ON CONFLICT DO NOTHING"
+    ))?;
+    for row in rows {
+        let c = &row.columns;
+        upsert.execute(params![
+            chain_id, row.key, c.partner, c.status, c.due, c.subject, row.body
+        ])?;
+        for partner in &row.new_parties {
+            party.execute(params![chain_id, row.key, partner])?;
+        }
+    }
+    Ok(())
 }
 
 impl Writer {
