@@ -15,6 +15,7 @@ pub mod db;
 pub mod logged;
 mod migrations;
 pub mod query;
+mod read_ahead;
 pub mod runner;
 pub mod settings;
 pub mod view;

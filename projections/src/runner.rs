@@ -10,6 +10,7 @@
 
 use crate::db::{Checkpoint, DbError, Names, Select, ViewDb, ViewWrite};
 use crate::logged::{self, Break, Logged};
+use crate::read_ahead::{DecodedPage, ReadAhead};
 use crate::settings::Settings;
 use crate::view::{Context, Fold, ProjectError, Projection, Touch};
 use deadlines::Calendar;
@@ -17,6 +18,7 @@ use ledger::hash::Hash;
 use ledger::store::{LedgerStore, StoreError};
 use ledger::timestamp;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +85,8 @@ pub struct Rebuilt {
 }
 
 pub struct Projector<S: LedgerStore> {
-    source: S,
+    /// Shared with a rebuild's read-ahead task.
+    source: Arc<S>,
     origin: String,
     chain_id: i64,
     db: ViewDb,
@@ -118,7 +121,7 @@ impl<S: LedgerStore> Projector<S> {
             .await?
             .ok_or_else(|| ProjectionError::NoChain(origin.to_string()))?;
         let projector = Projector {
-            source,
+            source: Arc::new(source),
             origin: origin.to_string(),
             chain_id: chain.chain_id,
             db,
@@ -339,27 +342,6 @@ impl<S: LedgerStore> Projector<S> {
         Ok(out)
     }
 
-    /// Up to `limit` entries from `first` on, read and decoded off this thread; `prev`
-    /// is the hash of the entry before `first`.
-    async fn decoded_page(
-        &self,
-        first: u64,
-        prev: Hash,
-        limit: u32,
-    ) -> Result<DecodedPage, ProjectionError> {
-        let stored = self
-            .source
-            .bare_entries(self.chain_id, first, limit)
-            .await?;
-        tokio::task::spawn_blocking(move || decode_page(&stored, first, prev))
-            .await
-            .map_err(|e| ProjectionError::Stopped {
-                view: "every view".into(),
-                seq: first,
-                why: format!("decoding the log failed: {e}"),
-            })
-    }
-
     /// Folds the log from entry 0 into `targets`' (empty) shadows with every row in
     /// memory, then writes each shadow's rows with its checkpoint, once. Returns the
     /// entries taken. It ends early, writing what it has, at a break in the log or when
@@ -378,34 +360,19 @@ impl<S: LedgerStore> Projector<S> {
             last_hash: Hash::ZERO,
             last_recorded_at: None,
         };
-        let mut page_now = self.decoded_page(0, Hash::ZERO, page).await?;
-        while !page_now.events.is_empty() {
-            // The next page is read and decoded (on blocking threads) while this one is
-            // folded here.
-            let following = at.next_seq + page_now.events.len() as u64;
-            let (read, folded) = tokio::join!(
-                async {
-                    if page_now.broke {
-                        return Ok(None);
-                    }
-                    self.decoded_page(following, page_now.last_hash, page)
-                        .await
-                        .map(Some)
-                },
-                async { fold_page(&ctx, &mut folds, &page_now, &mut at) }
-            );
-            if let Err(ProjectError { seq, why }) = folded {
+        // Later pages are read and decoded while this one is folded.
+        let mut pages = ReadAhead::start(Arc::clone(&self.source), self.chain_id, page);
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            if let Err(ProjectError { seq, why }) = fold_page(&ctx, &mut folds, &page, &mut at) {
                 eprintln!("rebuild: entry {seq} refused ({why}); building batch by batch");
                 return Ok(0);
             }
-            if folds.iter().map(|f| f.rows()).sum::<usize>() >= FOLD_ROW_LIMIT {
+            if page.broke || folds.iter().map(|f| f.rows()).sum::<usize>() >= FOLD_ROW_LIMIT {
                 break;
             }
-            match read? {
-                Some(next) => page_now = next,
-                None => break,
-            }
         }
+        drop(pages);
         if at.next_seq == 0 {
             return Ok(0);
         }
@@ -701,16 +668,6 @@ struct Position {
     last_recorded_at: Option<String>,
 }
 
-/// A page of the log, decoded.
-struct DecodedPage {
-    events: Vec<Logged>,
-    /// The last event's hash (the next entry's `prev`).
-    last_hash: Hash,
-    /// Whether the log breaks within (or right after) the page: the events before the
-    /// break are all there is to take.
-    broke: bool,
-}
-
 /// Folds a decoded page into every view.
 fn fold_page(
     ctx: &Context<'_>,
@@ -727,32 +684,6 @@ fn fold_page(
         at.last_recorded_at = Some(last.recorded_at.clone());
     }
     Ok(())
-}
-
-/// Decodes `stored`, which should be entries `first`, `first + 1`, … following an entry
-/// hashing to `prev`, up to the first break.
-fn decode_page(stored: &[ledger::store::StoredEntry], first: u64, mut prev: Hash) -> DecodedPage {
-    let mut events = Vec::with_capacity(stored.len());
-    for entry in stored {
-        match logged::decode(entry, first + events.len() as u64, &prev) {
-            Ok((event, hash)) => {
-                prev = hash;
-                events.push(event);
-            }
-            Err(_) => {
-                return DecodedPage {
-                    events,
-                    last_hash: prev,
-                    broke: true,
-                }
-            }
-        }
-    }
-    DecodedPage {
-        events,
-        last_hash: prev,
-        broke: false,
-    }
 }
 
 fn now() -> String {
