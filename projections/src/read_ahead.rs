@@ -201,7 +201,11 @@ mod tests {
 
         // A missing entry: 12 is followed by 14.
         let mut gap = chain(10, 3, prev);
-        gap.push((14, Some((logged(14), Hash::of(b"entry 12").to_hex())), Hash::ZERO));
+        gap.push((
+            14,
+            Some((logged(14), Hash::of(b"entry 12").to_hex())),
+            Hash::ZERO,
+        ));
         let page = link(gap.into_iter(), 10, prev);
         assert_eq!(taken(&page), [10, 11, 12]);
         assert!(page.broke);

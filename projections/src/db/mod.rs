@@ -774,6 +774,12 @@ fn table_ddl(table: &str, indexed: bool, dialect: Dialect) -> Vec<String> {
         Dialect::Sqlite => "key TEXT NOT NULL",
         Dialect::Postgres => "key TEXT COLLATE \"C\" NOT NULL",
     };
+    // A parties row is all key: on SQLite it is then one b-tree, not a table and its
+    // key's index (a rebuild writes hundreds of thousands of them).
+    let key_only = match dialect {
+        Dialect::Sqlite => " WITHOUT ROWID",
+        Dialect::Postgres => "",
+    };
     let mut ddl = vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {table} (chain_id BIGINT NOT NULL, {key}, \
@@ -783,7 +789,7 @@ fn table_ddl(table: &str, indexed: bool, dialect: Dialect) -> Vec<String> {
         format!(
             "CREATE TABLE IF NOT EXISTS {table}_parties (chain_id BIGINT NOT NULL, \
              {key}, partner TEXT NOT NULL, \
-             CONSTRAINT {table}_parties_pk PRIMARY KEY (chain_id, key, partner))"
+             CONSTRAINT {table}_parties_pk PRIMARY KEY (chain_id, key, partner)){key_only}"
         ),
     ];
     if indexed {
