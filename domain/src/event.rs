@@ -90,10 +90,11 @@ enum Event {
 }
 
 /// `payload` (an object with no `type` key) with `"type": event_type` added, as JSON
-/// text; `None` for any other payload.
+/// text; `None` for any other payload. Stored payloads are canonical JSON (no repeated
+/// keys); one that may spell `type` with escapes also goes the `Value` way.
 fn with_type(event_type: &str, payload: &str) -> Option<String> {
     let fields = payload.trim_start().strip_prefix('{')?;
-    if payload.contains("\"type\"") {
+    if payload.contains("\"type\"") || payload.contains("\\u") {
         return None;
     }
     let event_type = serde_json::to_string(event_type).ok()?;

@@ -116,28 +116,96 @@ pub fn decode_entry(stored: &StoredEntry) -> Result<(Logged, String), Break> {
     ))
 }
 
-/// The fields of an entry ([`ledger::entry::Entry`]) a view reads, borrowed from the
-/// stored bytes where they can be: the payload stays JSON text until the domain reads
-/// it, and the signatures and keys are skipped (the ledger checked them on append, and
-/// `verify` checks them again).
+/// An entry ([`ledger::entry::Entry`]) as a view reads it: every field must be there
+/// and no other (as when the whole entry is parsed), but strings are borrowed from the
+/// stored bytes where they can be and the payload stays JSON text until the domain reads
+/// it. The signature is not checked here: the ledger checked it on append, and `verify`
+/// checks it again.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+// The fields not read are declared so that an entry without them is unreadable.
+#[allow(dead_code)]
 struct EntryFields<'a> {
     #[serde(borrow)]
     prev: Cow<'a, str>,
     recorded_at: String,
     seq: u64,
     #[serde(borrow)]
+    signature: Cow<'a, str>,
+    stream_version: u64,
+    #[serde(borrow)]
     submission: SubmissionFields<'a>,
+    v: u64,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 struct SubmissionFields<'a> {
     author: String,
     #[serde(default, borrow)]
     content_commitment: Option<Cow<'a, str>>,
     #[serde(borrow)]
     event_type: Cow<'a, str>,
+    event_version: u64,
+    #[serde(borrow)]
+    idempotency_key: Cow<'a, str>,
+    #[serde(borrow)]
+    key_id: Cow<'a, str>,
+    #[serde(borrow)]
+    occurred_at: Cow<'a, str>,
+    #[serde(borrow)]
+    origin: Cow<'a, str>,
     #[serde(borrow)]
     payload: &'a RawValue,
+    #[serde(default)]
+    redacts: Vec<u64>,
     stream: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRY: &str = r#"{"prev":"PREV","recorded_at":"2026-12-01T10:00:00.000001Z","seq":7,"signature":"c2ln","stream_version":0,"submission":{"author":"police","event_type":"BreachDetected","event_version":1,"idempotency_key":"k-1","key_id":"ab","occurred_at":"2026-12-01T09:00:00Z","origin":"test","payload":{"approximate_records":3,"approximate_subjects":2,"at":"2026-12-01T09:00:00Z","became_aware_at":"2026-12-01T09:00:00Z","by":{"partner":"police","role":"dpo","user":"u-1"},"data_categories":["health"],"nature":["confidentiality"],"subject_categories":["victims"]},"stream":"breach/B-1"},"v":1}"#;
+
+    fn stored(text: &str) -> StoredEntry {
+        StoredEntry {
+            seq: 7,
+            bytes: text.replace("PREV", &Hash::ZERO.to_hex()).into_bytes(),
+            content: None,
+        }
+    }
+
+    /// An entry is read only in the form the ledger writes: what parsing the whole
+    /// entry refuses, a view refuses too (and the log breaks there).
+    #[test]
+    fn an_entry_missing_a_field_or_with_an_unknown_one_is_unreadable() {
+        let (logged, prev) = decode_entry(&stored(ENTRY)).unwrap();
+        assert_eq!((logged.seq, logged.stream_id()), (7, "B-1"));
+        assert!(logged.event.is_some() && !logged.has_content);
+        assert_eq!(prev, Hash::ZERO.to_hex());
+        let altered = [
+            ENTRY.replace(r#""signature":"c2ln","#, ""),
+            ENTRY.replace(r#""origin":"test","#, ""),
+            ENTRY.replace(r#""v":1}"#, r#""v":1,"extra":true}"#),
+            ENTRY.replace(
+                r#""stream":"breach/B-1"}"#,
+                r#""stream":"breach/B-1","x":1}"#,
+            ),
+            ENTRY.replace(r#""seq":7"#, r#""seq":8"#),
+        ];
+        for text in altered {
+            assert!(
+                matches!(
+                    decode_entry(&stored(&text)),
+                    Err(Break::Unreadable { seq: 7, .. })
+                ),
+                "{text}"
+            );
+            // The whole-entry parse agrees.
+            let whole = serde_json::from_str::<ledger::entry::Entry>(&text.replace("PREV", "00"));
+            assert!(whole.is_err() || text.contains(r#""seq":8"#), "{text}");
+        }
+    }
 }

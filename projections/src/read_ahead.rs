@@ -44,7 +44,7 @@ impl ReadAhead {
             let (mut first, mut prev) = (0u64, Hash::ZERO);
             let mut reading = read(&source, chain_id, first, limit);
             loop {
-                let stored = match reading.await {
+                let stored = match (&mut reading.0).await {
                     Ok(Ok(stored)) => stored,
                     Ok(Err(e)) => {
                         let _ = handover.send(Err(e.into())).await;
@@ -70,7 +70,6 @@ impl ReadAhead {
                     Err(_) => true,
                 };
                 if handover.send(page).await.is_err() || stop {
-                    reading.abort();
                     return;
                 }
             }
@@ -84,21 +83,27 @@ impl ReadAhead {
     }
 }
 
-fn read<S: LedgerStore>(
-    source: &Arc<S>,
-    chain_id: i64,
-    first: u64,
-    limit: u32,
-) -> JoinHandle<Result<Vec<StoredEntry>, StoreError>> {
+fn read<S: LedgerStore>(source: &Arc<S>, chain_id: i64, first: u64, limit: u32) -> Reading {
     let source = Arc::clone(source);
-    tokio::spawn(async move { source.bare_entries(chain_id, first, limit).await })
+    Reading(tokio::spawn(async move {
+        source.bare_entries(chain_id, first, limit).await
+    }))
 }
 
 fn failed(seq: u64, e: tokio::task::JoinError) -> ProjectionError {
-    ProjectionError::Stopped {
-        view: "every view".into(),
+    ProjectionError::ReadFailed {
         seq,
-        why: format!("reading the log failed: {e}"),
+        why: e.to_string(),
+    }
+}
+
+/// The read of the next page, stopped if the reading ahead stops first (a dropped
+/// handle would leave it running).
+struct Reading(JoinHandle<Result<Vec<StoredEntry>, StoreError>>);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

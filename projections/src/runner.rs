@@ -33,6 +33,10 @@ pub enum ProjectionError {
     UnknownView(String, String),
     #[error("the log has no chain {0:?}")]
     NoChain(String),
+    /// A rebuild's reading ahead failed (a task panicked or was cancelled): nothing is
+    /// wrong with the log, and the next attempt starts again.
+    #[error("reading the log for a rebuild failed at entry {seq}: {why}")]
+    ReadFailed { seq: u64, why: String },
 }
 
 /// How many entries a batch takes.

@@ -148,8 +148,13 @@ fn load_shadows(
     chain_id: i64,
     incoming: mpsc::Receiver<Load>,
 ) -> Result<(), DbError> {
+    // The write lock is taken with the first piece, not while it is being made.
+    let mut pieces = incoming.iter().peekable();
+    if pieces.peek().is_none() {
+        return Err(abandoned());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for piece in incoming {
+    for piece in pieces {
         match piece {
             Load::Rows { table, rows } => write_rows(&tx, chain_id, &table, &rows)?,
             Load::View(write) => write_view(&tx, chain_id, &write)?,
@@ -159,9 +164,13 @@ fn load_shadows(
             }
         }
     }
-    Err(DbError::Corrupt(
+    Err(abandoned())
+}
+
+fn abandoned() -> DbError {
+    DbError::Corrupt(
         "the rebuild stopped before its rows were all written; nothing was kept".into(),
-    ))
+    )
 }
 
 /// A view's rows and its checkpoint, which must still be where the batch found it.

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Connections kept open between reads; more may be open while reads overlap.
-const IDLE: usize = 4;
+/// Reads at a time, and connections kept open between them (as the sqlx pool's four).
+const CONNECTIONS: usize = 4;
 
 /// Entries from a sequence number on, in order, without their content. `+e.chain_id`
 /// keeps SQLite on the rowid (the sequence number), as in `ENTRIES_FROM`.
@@ -30,6 +30,8 @@ pub(super) struct Readers {
 struct Shared {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Bounds the connections open at once.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Readers {
@@ -38,6 +40,7 @@ impl Readers {
             shared: Arc::new(Shared {
                 path,
                 idle: Mutex::new(Vec::new()),
+                permits: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS)),
             }),
         }
     }
@@ -72,7 +75,12 @@ impl Readers {
         job: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let shared = Arc::clone(&self.shared);
+        let permit = Arc::clone(&shared.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Corrupt("the ledger's readers have closed".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = match shared.take() {
                 Some(conn) => conn,
                 None => open(&shared)?,
@@ -105,7 +113,7 @@ impl Shared {
             .idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < IDLE {
+        if idle.len() < CONNECTIONS {
             idle.push(conn);
         }
     }
