@@ -60,24 +60,37 @@ pub enum Break {
 /// Decodes `stored`, which must be entry `expected` and follow an entry hashing to
 /// `prev`. Returns the entry and its own hash (the next entry's `prev`).
 pub fn decode(stored: &StoredEntry, expected: u64, prev: &Hash) -> Result<(Logged, Hash), Break> {
-    if stored.seq != expected {
-        return Err(Break::Gap {
-            previous: expected as i64 - 1,
-            expected,
-            found: stored.seq,
-            gap_end: stored.seq.saturating_sub(1),
-        });
-    }
+    in_place(stored.seq, expected)?;
     let (logged, entry_prev) = decode_entry(stored)?;
-    if Hash::from_hex(&entry_prev).as_ref() != Some(prev) {
-        return Err(Break::HashMismatch {
-            seq: stored.seq,
-            before: stored.seq as i64 - 1,
-            named: entry_prev,
-            actual: prev.to_hex(),
-        });
-    }
+    follows(stored.seq, &entry_prev, prev)?;
     Ok((logged, Hash::of(&stored.bytes)))
+}
+
+/// Whether the entry stored as `seq` is the one expected next.
+pub fn in_place(seq: u64, expected: u64) -> Result<(), Break> {
+    if seq == expected {
+        return Ok(());
+    }
+    Err(Break::Gap {
+        previous: expected as i64 - 1,
+        expected,
+        found: seq,
+        gap_end: seq.saturating_sub(1),
+    })
+}
+
+/// Whether entry `seq`, naming `named` as its predecessor's hash, follows an entry
+/// hashing to `prev`.
+pub fn follows(seq: u64, named: &str, prev: &Hash) -> Result<(), Break> {
+    if Hash::from_hex(named).as_ref() == Some(prev) {
+        return Ok(());
+    }
+    Err(Break::HashMismatch {
+        seq,
+        before: seq as i64 - 1,
+        named: named.to_string(),
+        actual: prev.to_hex(),
+    })
 }
 
 /// Decodes `stored` on its own, without checking its place in the chain: for readers

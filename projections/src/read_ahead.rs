@@ -140,14 +140,14 @@ fn decode_each(stored: Vec<StoredEntry>) -> Vec<Unlinked> {
 }
 
 /// The entries up to the first that is not the next one, cannot be read, or does not
-/// name the hash of the one before (what [`logged::decode`] checks, entry by entry).
+/// name the hash of the one before: [`logged::decode`]'s checks, after the decoding.
 fn link(decoded: impl Iterator<Item = Unlinked>, first: u64, mut prev: Hash) -> DecodedPage {
     let mut events = Vec::with_capacity(decoded.size_hint().0);
     for (seq, entry, hash) in decoded {
-        let linked = seq == first + events.len() as u64
+        let linked = logged::in_place(seq, first + events.len() as u64).is_ok()
             && entry
                 .as_ref()
-                .is_some_and(|(_, named)| Hash::from_hex(named).as_ref() == Some(&prev));
+                .is_some_and(|(_, named)| logged::follows(seq, named, &prev).is_ok());
         let Some((event, _)) = entry.filter(|_| linked) else {
             return DecodedPage {
                 events,
