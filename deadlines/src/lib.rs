@@ -12,7 +12,9 @@ pub mod calendar;
 pub mod day;
 pub mod london;
 pub mod rules;
+pub mod settings;
 
 pub use calendar::{Calendar, CalendarError, Division, Region};
 pub use day::Day;
 pub use rules::{Deadline, Due, Inputs, Rule, RuleError};
+pub use settings::{Settings, SettingsError};

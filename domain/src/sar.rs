@@ -3,18 +3,23 @@
 //! released; a clarification stops the clock; an extension is recorded before the first
 //! deadline passes.
 //!
-//! The deadline here is the calendar one (one month from the latest of receipt and
-//! identity verification, clamped to the month's end, plus the days the clock was
-//! stopped). Rolling to a working day is the deadline projection's (issue 4) and only
-//! ever makes the deadline later, so this rule errs on the side of an early extension.
+//! The first deadline is the one the SAR queue shows as `extension_notice_due`, worked
+//! out by the same rule (`deadlines`) under the same settings: one month from the
+//! latest of receipt and identity verification (the day after for a Part 3 SAR if the
+//! settings say so), clamped to the month's end, plus the days the clock was stopped
+//! (both ends counted), rolled to a working day in the controller's division. Outside
+//! the bank-holiday calendar's years it is the date before rolling, never a later one.
 
 use crate::pseudonym::SubjectRef;
-use crate::recorded::{add_one_month, format_day, london_day, Command, Fact, Recorded};
+use crate::recorded::{format_day, london_day, Command, Fact, Recorded};
 use crate::refusal::{require_text, Refusal, Rule};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
+use deadlines::rules::{self, From, Inputs};
+use deadlines::{Calendar, Day, Due, Settings};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -68,10 +73,13 @@ pub type SarCommand = Command<SarFact>;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sar {
     pub controller: Option<String>,
+    /// Law-enforcement processing (DPA 2018 Part 3).
+    pub part_3: bool,
     pub received_day: Option<i64>,
     pub identity_day: Option<i64>,
     pub paused_from: Option<i64>,
-    pub paused_days: i64,
+    /// Closed clarification pauses, both days counted.
+    pub pauses: Vec<(i64, i64)>,
     pub extended: bool,
     /// Consulted partners and whether they have answered.
     pub consulted: BTreeMap<String, bool>,
@@ -79,14 +87,39 @@ pub struct Sar {
 }
 
 impl Sar {
-    /// The first deadline as a day number (see the module comment).
-    pub fn first_deadline(&self) -> Option<i64> {
-        let start = self
-            .received_day?
-            .max(self.identity_day.unwrap_or(i64::MIN));
-        Some(add_one_month(start) + self.paused_days)
+    /// The first deadline (see the module comment) as a day number, with the rule's
+    /// explanation of it; `None` before the SAR is received.
+    pub fn first_deadline(&self, settings: &Settings) -> Option<(i64, String)> {
+        let (Some(controller), Some(received)) = (&self.controller, self.received_day) else {
+            return None;
+        };
+        let rule = if self.part_3 {
+            rules::Rule::SarPart3
+        } else {
+            rules::Rule::Sar
+        };
+        let mut inputs = Inputs::new(From::Day(Day(received)));
+        inputs.division = settings.division(controller);
+        inputs.part3_start = settings.part3_start;
+        inputs.identity_received = self.identity_day.map(Day);
+        inputs.paused = self.pauses.iter().map(|&(a, b)| (Day(a), Day(b))).collect();
+        match rules::compute(rule, &inputs, Calendar::shipped()) {
+            Ok(deadline) => match deadline.due {
+                Due::Day(day) => Some((day.0, deadline.explanation)),
+                // A rights request's rule always ends on a day.
+                Due::Instant(_) => None,
+            },
+            // Outside the calendar's years, or inputs the rule cannot take (a pause
+            // that ends before it starts cannot be recorded): the unrolled date.
+            Err(_) => rules::rights_calendar_day(rule, &inputs)
+                .ok()
+                .map(|(day, why)| (day.0, format!("{why} (not rolled to a working day: the bank-holiday calendar does not cover it)"))),
+        }
     }
 }
+
+/// What a SAR's rules need beyond its own stream: the partnership's deadline settings.
+pub type SarServices = Arc<Settings>;
 
 fn order(problem: impl Into<String>, remedy: &str) -> Refusal {
     Refusal::rule(Rule::ProcessOrder, problem, remedy.to_string())
@@ -97,12 +130,12 @@ impl Aggregate for Sar {
     type Command = SarCommand;
     type Event = SarEvent;
     type Error = Refusal;
-    type Services = ();
+    type Services = SarServices;
 
     async fn handle(
         &mut self,
         command: Self::Command,
-        _: &(),
+        settings: &SarServices,
         sink: &EventSink<Self>,
     ) -> Result<(), Refusal> {
         let day = london_day(command.micros()?);
@@ -207,13 +240,18 @@ impl Aggregate for Sar {
                         "an extension gives its reason and is notified to the requester",
                     ));
                 }
-                let deadline = self.first_deadline().unwrap_or(i64::MAX);
-                if self.paused_from.is_none() && day > deadline {
-                    return Err(Refusal::rule(
-                        Rule::SarExtensionBeforeDeadline,
-                        format!("the first deadline, {}, has passed", format_day(deadline)),
-                        "an extension must be recorded on or before the first deadline; respond now",
-                    ));
+                // While a clarification is awaited the clock is stopped.
+                if let Some((deadline, why)) = self.first_deadline(settings) {
+                    if self.paused_from.is_none() && day > deadline {
+                        return Err(Refusal::rule(
+                            Rule::SarExtensionBeforeDeadline,
+                            format!(
+                                "the first deadline, {}, has passed ({why})",
+                                format_day(deadline)
+                            ),
+                            "an extension must be recorded on or before the first deadline; respond now",
+                        ));
+                    }
                 }
             }
             SarFact::SarPartnerConsulted { partner } => {
@@ -243,15 +281,16 @@ impl Aggregate for Sar {
     fn apply(&mut self, event: Self::Event) {
         let day = london_day(event.micros());
         match event.fact {
-            SarFact::SubjectAccessRequestReceived { .. } => {
+            SarFact::SubjectAccessRequestReceived { part_3, .. } => {
                 self.controller = Some(event.by.partner);
+                self.part_3 = part_3;
                 self.received_day = Some(day);
             }
             SarFact::SarIdentityVerified {} => self.identity_day = Some(day),
             SarFact::SarClarificationRequested { .. } => self.paused_from = Some(day),
             SarFact::SarClarificationReceived {} => {
                 if let Some(from) = self.paused_from.take() {
-                    self.paused_days += day - from;
+                    self.pauses.push((from, day));
                 }
             }
             SarFact::SarExtended { .. } => self.extended = true,

@@ -26,6 +26,7 @@ use crate::requests::{Complaint, FoiRequest};
 use crate::sar::Sar;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use deadlines::Settings;
 use ledger::entry::{Content, Entry, SignedSubmission, Submission};
 use ledger::keys::SignerKey;
 use ledger::pipeline::{AppendError, AppendRequest, ExpectedVersion, Ledger, Receipt};
@@ -140,6 +141,8 @@ pub struct Domain<S: LedgerStore> {
     ledger: Ledger<S>,
     reference: Arc<Reference>,
     secret: PartnershipSecret,
+    /// The deadline settings the SAR rules decide with (the views' own).
+    settings: Arc<Settings>,
     /// Recently used streams (see [`CachedStream`]).
     streams: std::sync::Mutex<std::collections::HashMap<String, CachedStream>>,
 }
@@ -179,8 +182,17 @@ impl<S: LedgerStore + Clone> Domain<S> {
             ledger,
             reference,
             secret,
+            settings: Arc::new(Settings::default()),
             streams: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Decides with these deadline settings (`settings.json`) rather than the defaults:
+    /// the ones the views compute with, so that a SAR's extension is refused exactly
+    /// when its queue shows the first deadline passed.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = Arc::new(settings);
+        self
     }
 
     pub fn ledger(&self) -> &Ledger<S> {
@@ -345,7 +357,7 @@ impl<S: LedgerStore + Clone> Domain<S> {
                     .await
             }
             "sar" => {
-                self.decide::<Sar>(&stream, parse(command)?, (), signer, key)
+                self.decide::<Sar>(&stream, parse(command)?, self.settings.clone(), signer, key)
                     .await
             }
             "breach" => {

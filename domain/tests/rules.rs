@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use cqrs_es::test::TestFramework;
+use deadlines::Settings;
 use domain::breach::{Breach, BreachFact, IcoReportKind};
 use domain::case::{Case, CaseFact, CaseServices, Decision, NoticeKind, OnwardSharing};
 use domain::consent::{Consent, ConsentFact, GivenBy};
@@ -683,7 +684,7 @@ async fn a_sar_extension_is_recorded_before_the_first_deadline() {
     let when = |at: &'static str| {
         let (received, extend) = (received.clone(), extend.clone());
         async move {
-            TestFramework::<Sar>::with(())
+            TestFramework::<Sar>::with(Arc::new(Settings::default()))
                 .given(vec![received])
                 .when_async(command("council", at, extend))
                 .await
@@ -697,6 +698,105 @@ async fn a_sar_extension_is_recorded_before_the_first_deadline() {
         "sar-extension-before-deadline",
     );
     assert!(message.contains("2025-02-28"), "{message}");
+}
+
+/// Whether an extension at `extend_at` is in time for a SAR received at `received_at`
+/// with `later` events, under these settings: `Ok` or the refusal's message.
+async fn extension_at(
+    settings: &str,
+    part_3: bool,
+    received_at: &str,
+    later: &[(&str, SarFact)],
+    extend_at: &'static str,
+) -> Result<(), String> {
+    let mut given = vec![event(
+        "council",
+        received_at,
+        SarFact::SubjectAccessRequestReceived {
+            subject: subject(),
+            part_3,
+            channel: "letter".into(),
+        },
+    )];
+    for (at, fact) in later {
+        given.push(event("council", at, fact.clone()));
+    }
+    let result = TestFramework::<Sar>::with(Arc::new(Settings::parse(settings).unwrap()))
+        .given(given)
+        .when_async(command(
+            "council",
+            extend_at,
+            SarFact::SarExtended {
+                reason: Some("complex: records held by three partners".into()),
+                notice_sent_to_requester: true,
+            },
+        ))
+        .await
+        .inspect_result();
+    match result {
+        Ok(_) => Ok(()),
+        Err(_) => Err(refused_by(result, "sar-extension-before-deadline")),
+    }
+}
+
+#[tokio::test]
+async fn the_extension_deadline_is_the_one_the_sar_queue_shows() {
+    // Received 1 February 2025: one month on is Saturday 1 March, so the deadline is
+    // Monday 3 March, and an extension on the Sunday or the Monday is in time.
+    let feb = "2025-02-01T10:00:00Z";
+    extension_at("{}", false, feb, &[], "2025-03-02T12:00:00Z")
+        .await
+        .unwrap();
+    extension_at("{}", false, feb, &[], "2025-03-03T16:00:00Z")
+        .await
+        .unwrap();
+    let late = extension_at("{}", false, feb, &[], "2025-03-04T09:00:00Z")
+        .await
+        .unwrap_err();
+    assert!(late.contains("2025-03-03"), "{late}");
+    assert!(late.contains("not a working day"), "{late}");
+
+    // One month from 2 December 2025 is Friday 2 January 2026: a working day in England
+    // and Wales, a bank holiday in Scotland (the controller's division decides).
+    let dec = "2025-12-02T10:00:00Z";
+    let scottish = r#"{"divisions": {"council": "scotland"}}"#;
+    extension_at(scottish, false, dec, &[], "2026-01-05T10:00:00Z")
+        .await
+        .unwrap();
+    let late = extension_at("{}", false, dec, &[], "2026-01-05T10:00:00Z")
+        .await
+        .unwrap_err();
+    assert!(late.contains("2026-01-02"), "{late}");
+
+    // A clarification requested on the 10th and received on the 12th stops the clock
+    // for three days, both ends counted, as the queue counts them: due 6 March, not 5th.
+    let paused = [
+        (
+            "2025-02-10T10:00:00Z",
+            SarFact::SarClarificationRequested { description: None },
+        ),
+        ("2025-02-12T10:00:00Z", SarFact::SarClarificationReceived {}),
+    ];
+    let feb3 = "2025-02-03T10:00:00Z";
+    extension_at("{}", false, feb3, &paused, "2025-03-06T16:00:00Z")
+        .await
+        .unwrap();
+    let late = extension_at("{}", false, feb3, &paused, "2025-03-07T09:00:00Z")
+        .await
+        .unwrap_err();
+    assert!(late.contains("2025-03-06"), "{late}");
+
+    // A Part 3 SAR received on 27 February: due 27 March, or 28 March where the
+    // settings start its clock the day after.
+    let part3 = "2025-02-27T10:00:00Z";
+    let day_after = r#"{"part3_start": "day-after"}"#;
+    extension_at(day_after, true, part3, &[], "2025-03-28T10:00:00Z")
+        .await
+        .unwrap();
+    let late = extension_at("{}", true, part3, &[], "2025-03-28T10:00:00Z")
+        .await
+        .unwrap_err();
+    assert!(late.contains("2025-03-27"), "{late}");
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@
 //! - [`db`]: the views' tables, on SQLite (`views.db`) or PostgreSQL (schema `views`).
 //! - [`query`]: reading a view with "now" applied (overdue, time left), and the
 //!   deadlines across all views.
-//! - [`settings`]: partner divisions, the Part 3 SAR start, response periods.
+//! - [`settings`]: partner divisions, the Part 3 SAR start, response periods (defined
+//!   in `deadlines`, which the domain shares).
 #![forbid(unsafe_code)]
 
 pub mod db;
@@ -17,10 +18,10 @@ mod migrations;
 pub mod query;
 mod read_ahead;
 pub mod runner;
-pub mod settings;
 pub mod view;
 pub mod views;
 
 pub use db::{Filter, ViewDb};
+pub use deadlines::settings;
+pub use deadlines::Settings;
 pub use runner::{Pace, ProjectionError, Projector, Rebuilt, ViewStatus};
-pub use settings::Settings;

@@ -193,3 +193,53 @@ pub async fn journey(url: Option<String>) {
     assert!(!inbox.is_empty());
     assert!(server.stop().success());
 }
+
+/// The last day for an extension is the one the SAR queue shows, worked out under the
+/// partnership's `settings.json`: a Scottish controller's first deadline of Friday
+/// 2 January 2026 (a Scottish bank holiday) is Monday 5 January, an English one's is the
+/// Friday, and the service accepts and refuses an extension on the Monday accordingly.
+pub async fn extension_deadline_follows_the_settings() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("settings.json"),
+        r#"{"divisions": {"police": "scotland"}}"#,
+    )
+    .unwrap();
+    let (server, admin, api) = first_start(data.path(), None, &[]);
+    let police = api.user(&admin, "police-dpo", "police", "dpo").await;
+    let council = api.user(&admin, "council-dpo", "council", "dpo").await;
+    let received = json!({"type": "SubjectAccessRequestReceived", "channel": "letter",
+        "subject": {"given_name": "Alex", "family_name": "Requester", "date_of_birth": "1990-01-01"}});
+    let extension = json!({"type": "SarExtended", "notice_sent_to_requester": true,
+        "reason": "Records held across three systems."});
+    for (token, partner, sar) in [
+        (&police, "police", "sar/scot-0001"),
+        (&council, "council", "sar/eng-0001"),
+    ] {
+        let c = command(partner, sar, "2025-12-02T10:00:00Z", received.clone());
+        let (s, v) = api.post("/v1/commands", token, &c).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    for (token, sar, last_day) in [
+        (&police, "sar/scot-0001", "2026-01-05"),
+        (&council, "sar/eng-0001", "2026-01-02"),
+    ] {
+        let rows = api
+            .rows_until("/v1/views/sars", token, |rows| {
+                rows.iter().any(|r| r["key"] == sar)
+            })
+            .await;
+        let row = rows.iter().find(|r| r["key"] == sar).unwrap();
+        assert_eq!(row["row"]["extension_notice_due"], last_day, "{row}");
+    }
+    let at = "2026-01-05T10:00:00Z";
+    let c = command("police", "sar/scot-0001", at, extension.clone());
+    let (s, v) = api.post("/v1/commands", &police, &c).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let c = command("council", "sar/eng-0001", at, extension);
+    let (s, v) = api.post("/v1/commands", &council, &c).await;
+    problem(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "rule");
+    assert_eq!(v["rule"], "sar-extension-before-deadline", "{v}");
+    assert!(v.to_string().contains("2026-01-02"), "{v}");
+    assert!(server.stop().success());
+}

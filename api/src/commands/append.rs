@@ -53,7 +53,8 @@ pub async fn run(
         ledger,
         Arc::new(Reference::shipped()?),
         dir.partnership_secret()?,
-    );
+    )
+    .with_settings(dir.settings()?);
     match domain.submit(command, &signer, &key).await {
         Ok(submitted) => {
             let receipts: Vec<Value> = submitted.receipts.iter().map(|r| r.to_json()).collect();

@@ -24,7 +24,8 @@ pub async fn run(dir: &DataDir, url: Option<&str>) -> Result<ExitCode> {
         ledger,
         Arc::new(Reference::shipped()?),
         dir.partnership_secret()?,
-    );
+    )
+    .with_settings(dir.settings()?);
     let mut recorded: BTreeMap<String, usize> = BTreeMap::new();
     let mut last_seq = 0;
     let script = demo::script();

@@ -58,7 +58,8 @@ impl AppState {
             ledger,
             Arc::new(Reference::shipped()?),
             dir.partnership_secret()?,
-        );
+        )
+        .with_settings(dir.settings()?);
         let projector = open_projector(&dir, url.as_deref()).await?;
         let access = match url.as_deref() {
             Some(url) => AccessDb::postgres(url).await?,

@@ -4,10 +4,12 @@
 //!
 //! Views store dates computed under these settings, so each projection's checkpoint
 //! records the settings' fingerprint; when the settings change, the projection is
-//! rebuilt (into a shadow table, swapped in) rather than left half old, half new.
+//! rebuilt (into a shadow table, swapped in) rather than left half old, half new. The
+//! domain decides with them too (a SAR extension must come before the deadline the SAR
+//! queue shows), so they live here, beside the rules, for both.
 
-use deadlines::rules::Part3Start;
-use deadlines::Division;
+use crate::rules::Part3Start;
+use crate::Division;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
