@@ -364,6 +364,11 @@ impl<S: LedgerStore> Projector<S> {
             last_hash: Hash::ZERO,
             last_recorded_at: None,
         };
+        // Rows are turned into JSON here while the writer writes those already done.
+        // Where the writer takes rows as they come (SQLite), the rows each page changed
+        // go to it as the fold goes on; otherwise all of them at the end. Nothing is
+        // kept unless the load commits.
+        let mut load = self.db.load_shadows(self.chain_id)?;
         // Later pages are read and decoded while this one is folded.
         let mut pages = ReadAhead::start(Arc::clone(&self.source), self.chain_id, page);
         while let Some(page) = pages.next().await {
@@ -375,22 +380,22 @@ impl<S: LedgerStore> Projector<S> {
             if page.broke || folds.iter().map(|f| f.rows()).sum::<usize>() >= FOLD_ROW_LIMIT {
                 break;
             }
+            if load.streams() {
+                for (target, fold) in targets.iter().zip(folds.iter_mut()) {
+                    let table = &target.names.table;
+                    fold.flush(LOAD_PIECE, &mut |rows| load.rows(table, rows))
+                        .map_err(|e| unwritable(target, at.next_seq, e))?;
+                }
+            }
         }
         drop(pages);
         if at.next_seq == 0 {
             return Ok(0);
         }
-        // Each view's rows are turned into JSON here while the writer writes those
-        // already done.
-        let mut load = self.db.load_shadows(self.chain_id)?;
         for (target, fold) in targets.iter().zip(folds) {
             let table = &target.names.table;
             fold.finish(LOAD_PIECE, &mut |rows| load.rows(table, rows))
-                .map_err(|ProjectError { why, .. }| ProjectionError::Stopped {
-                    view: target.names.projection.clone(),
-                    seq: at.next_seq,
-                    why,
-                })?;
+                .map_err(|e| unwritable(target, at.next_seq, e))?;
             load.view(ViewWrite {
                 projection: target.names.projection.clone(),
                 table: table.clone(),
@@ -673,6 +678,15 @@ struct Position {
 }
 
 /// Folds a decoded page into every view.
+/// A view whose rows cannot be turned into JSON is stopped.
+fn unwritable(target: &Target<'_>, seq: u64, e: ProjectError) -> ProjectionError {
+    ProjectionError::Stopped {
+        view: target.names.projection.clone(),
+        seq,
+        why: e.why,
+    }
+}
+
 fn fold_page(
     ctx: &Context<'_>,
     folds: &mut [Box<dyn Fold>],

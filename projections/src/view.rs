@@ -250,8 +250,18 @@ pub trait Fold: Send {
     fn apply(&mut self, ctx: &Context<'_>, events: &[Logged]) -> Result<(), ProjectError>;
     /// Rows held so far.
     fn rows(&self) -> usize;
-    /// Every row, in key order, as written to an empty table, handed to `sink` in
-    /// pieces of up to `piece` rows.
+    /// The rows changed since the last flush (every row, the first time), in key order,
+    /// handed to `sink` as [`Fold::finish`] does, then held as unchanged. A rebuild
+    /// writes them while it folds on, when the writer would otherwise wait for the
+    /// fold's end; a row that changes again is written again (an upsert; its parties
+    /// are all handed again, and those already written are skipped).
+    fn flush(
+        &mut self,
+        piece: usize,
+        sink: &mut dyn FnMut(Vec<StoredRow>),
+    ) -> Result<(), ProjectError>;
+    /// Every row changed since the last flush (every row, without one), in key order,
+    /// handed to `sink` in pieces of up to `piece` rows.
     fn finish(
         self: Box<Self>,
         piece: usize,
@@ -282,32 +292,58 @@ impl<V: View> Fold for InMemory<V> {
         self.rows.rows.len()
     }
 
-    fn finish(
-        self: Box<Self>,
+    fn flush(
+        &mut self,
         piece: usize,
         sink: &mut dyn FnMut(Vec<StoredRow>),
     ) -> Result<(), ProjectError> {
-        let piece = piece.max(1);
-        let mut out = Vec::with_capacity(piece.min(self.rows.rows.len()));
-        for (key, (row, _)) in self.rows.rows {
-            if out.len() == piece {
-                sink(std::mem::replace(&mut out, Vec::with_capacity(piece)));
-            }
-            let body = serde_json::to_string(&row).map_err(|e| ProjectError {
-                seq: 0,
-                why: format!("row {key:?} cannot be written: {e}"),
-            })?;
-            let columns = V::columns(&row);
-            out.push(StoredRow {
-                new_parties: columns.parties.iter().cloned().collect(),
-                columns,
-                key,
-                body,
-            });
-        }
-        sink(out);
-        Ok(())
+        let changed = self.rows.rows.iter_mut().filter(|(_, (_, dirty))| *dirty);
+        write_out::<V>(
+            changed.map(|(key, (row, dirty))| {
+                *dirty = false;
+                (key.as_str(), &*row)
+            }),
+            piece,
+            sink,
+        )
     }
+
+    fn finish(
+        mut self: Box<Self>,
+        piece: usize,
+        sink: &mut dyn FnMut(Vec<StoredRow>),
+    ) -> Result<(), ProjectError> {
+        self.flush(piece, sink)
+    }
+}
+
+/// Serialises `rows` for an upsert, handing them to `sink` in pieces of up to `piece`
+/// (and the last, maybe empty, piece).
+fn write_out<'a, V: View>(
+    rows: impl Iterator<Item = (&'a str, &'a V::Row)>,
+    piece: usize,
+    sink: &mut dyn FnMut(Vec<StoredRow>),
+) -> Result<(), ProjectError> {
+    let piece = piece.max(1);
+    let mut out = Vec::with_capacity(piece.min(1_024));
+    for (key, row) in rows {
+        if out.len() == piece {
+            sink(std::mem::replace(&mut out, Vec::with_capacity(piece)));
+        }
+        let body = serde_json::to_string(row).map_err(|e| ProjectError {
+            seq: 0,
+            why: format!("row {key:?} cannot be written: {e}"),
+        })?;
+        let columns = V::columns(row);
+        out.push(StoredRow {
+            new_parties: columns.parties.iter().cloned().collect(),
+            columns,
+            key: key.to_string(),
+            body,
+        });
+    }
+    sink(out);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -670,7 +670,15 @@ enum Loading {
 }
 
 impl ShadowLoad {
-    /// More rows of the view whose [`ShadowLoad::view`] comes next.
+    /// Whether rows are written as they come (SQLite's writer thread), rather than
+    /// gathered and written at [`ShadowLoad::commit`]: only then may a view's rows come
+    /// in several pieces between other views' pieces, and a key more than once.
+    pub fn streams(&self) -> bool {
+        matches!(self.inner, Loading::Streaming { .. })
+    }
+
+    /// More rows of the view whose [`ShadowLoad::view`] comes next (or, if
+    /// [`ShadowLoad::streams`], of any view).
     pub fn rows(&mut self, table: &str, rows: Vec<StoredRow>) {
         match &mut self.inner {
             Loading::Streaming { pieces, .. } => {
