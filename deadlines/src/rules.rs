@@ -285,20 +285,6 @@ fn rights_request(
     inputs: &Inputs,
     calendar: &Calendar,
 ) -> Result<(Due, String), RuleError> {
-    let (paused, mut why) = rights_calendar_day(rule, inputs)?;
-    let due = roll(
-        calendar,
-        Region::Division(inputs.division),
-        paused,
-        &mut why,
-    )?;
-    Ok((Due::Day(due), format!("due {}: {why}", due.long())))
-}
-
-/// A rights request's deadline before it is rolled to a working day, with the reasons
-/// so far: what [`compute`] rolls, and the best that can be said of a date outside the
-/// bank-holiday calendar's years (it is never later than the rolled one).
-pub fn rights_calendar_day(rule: Rule, inputs: &Inputs) -> Result<(Day, String), RuleError> {
     let received = start_day(rule, inputs)?;
     // The clock starts on the latest of request, identity and fee.
     let mut start = received;
@@ -359,7 +345,13 @@ pub fn rights_calendar_day(rule: Rule, inputs: &Inputs) -> Result<(Day, String),
             paused.long()
         ));
     }
-    Ok((paused, why))
+    let due = roll(
+        calendar,
+        Region::Division(inputs.division),
+        paused,
+        &mut why,
+    )?;
+    Ok((Due::Day(due), format!("due {}: {why}", due.long())))
 }
 
 fn working_days(

@@ -7,8 +7,10 @@
 //! out by the same rule (`deadlines`) under the same settings: one month from the
 //! latest of receipt and identity verification (the day after for a Part 3 SAR if the
 //! settings say so), clamped to the month's end, plus the days the clock was stopped
-//! (both ends counted), rolled to a working day in the controller's division. Outside
-//! the bank-holiday calendar's years it is the date before rolling, never a later one.
+//! (both ends counted), rolled to a working day in the controller's division. Where
+//! no deadline can be worked out (a date outside the bank-holiday calendar's years),
+//! the queue shows none and the extension is not refused: the log records what was
+//! done, and the queue explains why it has no date.
 
 use crate::pseudonym::SubjectRef;
 use crate::recorded::{format_day, london_day, Command, Fact, Recorded};
@@ -88,7 +90,8 @@ pub struct Sar {
 
 impl Sar {
     /// The first deadline (see the module comment) as a day number, with the rule's
-    /// explanation of it; `None` before the SAR is received.
+    /// explanation of it, counting closed pauses only; `None` before the SAR is
+    /// received or where the rule cannot work it out (as the SAR queue shows it).
     pub fn first_deadline(&self, settings: &Settings) -> Option<(i64, String)> {
         let (Some(controller), Some(received)) = (&self.controller, self.received_day) else {
             return None;
@@ -103,17 +106,11 @@ impl Sar {
         inputs.part3_start = settings.part3_start;
         inputs.identity_received = self.identity_day.map(Day);
         inputs.paused = self.pauses.iter().map(|&(a, b)| (Day(a), Day(b))).collect();
-        match rules::compute(rule, &inputs, Calendar::shipped()) {
-            Ok(deadline) => match deadline.due {
-                Due::Day(day) => Some((day.0, deadline.explanation)),
-                // A rights request's rule always ends on a day.
-                Due::Instant(_) => None,
-            },
-            // Outside the calendar's years, or inputs the rule cannot take (a pause
-            // that ends before it starts cannot be recorded): the unrolled date.
-            Err(_) => rules::rights_calendar_day(rule, &inputs)
-                .ok()
-                .map(|(day, why)| (day.0, format!("{why} (not rolled to a working day: the bank-holiday calendar does not cover it)"))),
+        let deadline = rules::compute(rule, &inputs, Calendar::shipped()).ok()?;
+        match deadline.due {
+            Due::Day(day) => Some((day.0, deadline.explanation)),
+            // Unreachable: a rights request's rule always ends on a day.
+            Due::Instant(_) => None,
         }
     }
 }
@@ -207,6 +204,12 @@ impl Aggregate for Sar {
                 }
             }
             SarFact::SarClarificationRequested { .. } => {
+                if self.received_day.is_some_and(|received| day < received) {
+                    return Err(order(
+                        "a clarification cannot be requested before the SAR was received",
+                        "date the request on or after the day the SAR arrived",
+                    ));
+                }
                 if self.paused_from.is_some() {
                     return Err(order(
                         "a clarification is already awaited",
@@ -214,14 +217,25 @@ impl Aggregate for Sar {
                     ));
                 }
             }
-            SarFact::SarClarificationReceived {} => {
-                if self.paused_from.is_none() {
+            SarFact::SarClarificationReceived {} => match self.paused_from {
+                None => {
                     return Err(order(
                         "no clarification was requested",
                         "record SarClarificationRequested first",
-                    ));
+                    ))
                 }
-            }
+                Some(from) if day < from => {
+                    return Err(order(
+                        format!(
+                            "the clarification was requested on {}, after {}",
+                            format_day(from),
+                            format_day(day)
+                        ),
+                        "a clarification is received on or after the day it was requested",
+                    ))
+                }
+                Some(_) => {}
+            },
             SarFact::SarExtended {
                 reason,
                 notice_sent_to_requester,
@@ -240,13 +254,23 @@ impl Aggregate for Sar {
                         "an extension gives its reason and is notified to the requester",
                     ));
                 }
-                // While a clarification is awaited the clock is stopped.
+                // While a clarification is awaited the clock is stopped: what counts is
+                // whether it had run out on the day it stopped. (Once the pause closes,
+                // its days move the deadline past the day it closed, so an extension
+                // made during the pause stays in time.)
                 if let Some((deadline, why)) = self.first_deadline(settings) {
-                    if self.paused_from.is_none() && day > deadline {
+                    let (counted, stopped) = match self.paused_from {
+                        Some(from) => (
+                            from,
+                            format!(" when the clock stopped on {}", format_day(from)),
+                        ),
+                        None => (day, String::new()),
+                    };
+                    if counted > deadline {
                         return Err(Refusal::rule(
                             Rule::SarExtensionBeforeDeadline,
                             format!(
-                                "the first deadline, {}, has passed ({why})",
+                                "the first deadline, {}, had passed{stopped} ({why})",
                                 format_day(deadline)
                             ),
                             "an extension must be recorded on or before the first deadline; respond now",

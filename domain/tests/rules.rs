@@ -786,6 +786,22 @@ async fn the_extension_deadline_is_the_one_the_sar_queue_shows() {
         .unwrap_err();
     assert!(late.contains("2025-03-06"), "{late}");
 
+    // During a pause the clock is stopped: an extension is in time if the clock
+    // stopped on or before the deadline (3 March), however long the pause has lasted.
+    let asked = |on: &'static str| [(on, SarFact::SarClarificationRequested { description: None })];
+    let stopped_in_time = asked("2025-03-03T12:00:00Z");
+    extension_at("{}", false, feb3, &stopped_in_time, "2025-03-20T09:00:00Z")
+        .await
+        .unwrap();
+    let stopped_late = asked("2025-03-04T12:00:00Z");
+    let late = extension_at("{}", false, feb3, &stopped_late, "2025-03-04T13:00:00Z")
+        .await
+        .unwrap_err();
+    assert!(
+        late.contains("when the clock stopped on 2025-03-04"),
+        "{late}"
+    );
+
     // A Part 3 SAR received on 27 February: due 27 March, or 28 March where the
     // settings start its clock the day after.
     let part3 = "2025-02-27T10:00:00Z";
@@ -797,6 +813,50 @@ async fn the_extension_deadline_is_the_one_the_sar_queue_shows() {
         .await
         .unwrap_err();
     assert!(late.contains("2025-03-27"), "{late}");
+}
+
+#[tokio::test]
+async fn a_clarification_pause_runs_forwards_from_receipt() {
+    let given = |later: Vec<(&str, SarFact)>| {
+        let mut events = vec![event(
+            "council",
+            "2025-02-03T10:00:00Z",
+            SarFact::SubjectAccessRequestReceived {
+                subject: subject(),
+                part_3: false,
+                channel: "letter".into(),
+            },
+        )];
+        events.extend(later.into_iter().map(|(at, f)| event("council", at, f)));
+        events
+    };
+    let when = |history: Vec<Recorded<SarFact>>, at: &'static str, fact: SarFact| async move {
+        TestFramework::<Sar>::with(Arc::new(Settings::default()))
+            .given(history)
+            .when_async(command("council", at, fact))
+            .await
+            .inspect_result()
+    };
+    let asked = SarFact::SarClarificationRequested { description: None };
+    // Requested before the SAR arrived: refused.
+    let early = when(given(vec![]), "2025-02-01T10:00:00Z", asked.clone()).await;
+    assert!(refused_by(early, "process-order").contains("before the SAR was received"));
+    // Received before it was requested: refused (it would run the clock backwards).
+    let history = given(vec![("2025-02-10T10:00:00Z", asked)]);
+    let backwards = when(
+        history.clone(),
+        "2025-02-09T10:00:00Z",
+        SarFact::SarClarificationReceived {},
+    )
+    .await;
+    assert!(refused_by(backwards, "process-order").contains("2025-02-10"));
+    when(
+        history,
+        "2025-02-10T15:00:00Z",
+        SarFact::SarClarificationReceived {},
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
