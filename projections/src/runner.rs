@@ -347,10 +347,11 @@ impl<S: LedgerStore> Projector<S> {
     }
 
     /// Folds the log from entry 0 into `targets`' (empty) shadows with every row in
-    /// memory, then writes each shadow's rows with its checkpoint, once. Returns the
-    /// entries taken. It ends early, writing what it has, at a break in the log or when
+    /// memory, writing the rows as it goes (SQLite) or at the end (PostgreSQL), and
+    /// commits them with each shadow's checkpoint in one transaction. Returns the
+    /// entries taken. It ends early, keeping what it has, at a break in the log or when
     /// holding [`FOLD_ROW_LIMIT`] rows: the batch path goes on from there and reports
-    /// the break as it always does. If a view refuses an event, nothing is written: the
+    /// the break as it always does. If a view refuses an event, nothing is kept: the
     /// batch path meets the refusal itself and stops that view.
     async fn fold_from_start(&self, targets: &[Target<'_>]) -> Result<u64, ProjectionError> {
         let ctx = Context {
@@ -385,6 +386,10 @@ impl<S: LedgerStore> Projector<S> {
                     let table = &target.names.table;
                     fold.flush(LOAD_PIECE, &mut |rows| load.rows(table, rows))
                         .map_err(|e| unwritable(target, at.next_seq, e))?;
+                }
+                if load.writer_stopped() {
+                    // `commit` below reports why.
+                    break;
                 }
             }
         }
@@ -677,7 +682,6 @@ struct Position {
     last_recorded_at: Option<String>,
 }
 
-/// Folds a decoded page into every view.
 /// A view whose rows cannot be turned into JSON is stopped.
 fn unwritable(target: &Target<'_>, seq: u64, e: ProjectError) -> ProjectionError {
     ProjectionError::Stopped {
@@ -687,6 +691,7 @@ fn unwritable(target: &Target<'_>, seq: u64, e: ProjectError) -> ProjectionError
     }
 }
 
+/// Folds a decoded page into every view.
 fn fold_page(
     ctx: &Context<'_>,
     folds: &mut [Box<dyn Fold>],

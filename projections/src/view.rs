@@ -3,7 +3,8 @@
 //! partners party to it, and a typed body. A view folds events into rows; the runner
 //! loads the rows a batch of events touches, applies the events in log order and writes
 //! back what changed, with the view's checkpoint, in one transaction. A rebuild may
-//! instead fold from entry 0 with every row in memory ([`Fold`]) and write once.
+//! instead fold from entry 0 with every row in memory ([`Fold`]), writing rows as they
+//! change (each page's) or all at the end, and commit once.
 
 use crate::logged::Logged;
 use crate::settings::Settings;
@@ -261,7 +262,7 @@ pub trait Fold: Send {
         sink: &mut dyn FnMut(Vec<StoredRow>),
     ) -> Result<(), ProjectError>;
     /// Every row changed since the last flush (every row, without one), in key order,
-    /// handed to `sink` in pieces of up to `piece` rows.
+    /// handed to `sink` in pieces of up to `piece` rows (none if there are none).
     fn finish(
         self: Box<Self>,
         piece: usize,
@@ -318,7 +319,7 @@ impl<V: View> Fold for InMemory<V> {
 }
 
 /// Serialises `rows` for an upsert, handing them to `sink` in pieces of up to `piece`
-/// (and the last, maybe empty, piece).
+/// (none if there are no rows: an empty piece would only take the write lock early).
 fn write_out<'a, V: View>(
     rows: impl Iterator<Item = (&'a str, &'a V::Row)>,
     piece: usize,
@@ -342,7 +343,9 @@ fn write_out<'a, V: View>(
             body,
         });
     }
-    sink(out);
+    if !out.is_empty() {
+        sink(out);
+    }
     Ok(())
 }
 

@@ -363,10 +363,7 @@ impl ViewDb {
     /// Starts a rebuild's write of its shadows.
     pub fn load_shadows(&self, chain_id: i64) -> Result<ShadowLoad, DbError> {
         let inner = match &self.writer {
-            Some(writer) => {
-                let (pieces, answer) = writer.load_shadows(chain_id)?;
-                Loading::Streaming { pieces, answer }
-            }
+            Some(writer) => Loading::Streaming(writer.load_shadows(chain_id)?),
             None => Loading::Gathering {
                 db: self.clone(),
                 chain_id,
@@ -374,7 +371,10 @@ impl ViewDb {
                 pending: Vec::new(),
             },
         };
-        Ok(ShadowLoad { inner })
+        Ok(ShadowLoad {
+            inner,
+            writer_stopped: false,
+        })
     }
 
     /// Writes one batch: each view's changed rows and its checkpoint, in one transaction.
@@ -654,13 +654,11 @@ impl ViewDb {
 /// unless [`ShadowLoad::commit`] is reached.
 pub struct ShadowLoad {
     inner: Loading,
+    writer_stopped: bool,
 }
 
 enum Loading {
-    Streaming {
-        pieces: std::sync::mpsc::Sender<writer::Load>,
-        answer: writer::LoadAnswer,
-    },
+    Streaming(writer::LoadHandle),
     Gathering {
         db: ViewDb,
         chain_id: i64,
@@ -674,19 +672,31 @@ impl ShadowLoad {
     /// gathered and written at [`ShadowLoad::commit`]: only then may a view's rows come
     /// in several pieces between other views' pieces, and a key more than once.
     pub fn streams(&self) -> bool {
-        matches!(self.inner, Loading::Streaming { .. })
+        matches!(self.inner, Loading::Streaming(_))
+    }
+
+    /// Whether the writer has stopped taking rows (it failed): going on is pointless,
+    /// and [`ShadowLoad::commit`] says why.
+    pub fn writer_stopped(&self) -> bool {
+        self.writer_stopped
     }
 
     /// More rows of the view whose [`ShadowLoad::view`] comes next (or, if
     /// [`ShadowLoad::streams`], of any view).
     pub fn rows(&mut self, table: &str, rows: Vec<StoredRow>) {
         match &mut self.inner {
-            Loading::Streaming { pieces, .. } => {
+            Loading::Streaming(load) => {
                 // If the writer has stopped, `commit` reports why.
-                let _ = pieces.send(writer::Load::Rows {
-                    table: table.to_string(),
-                    rows,
-                });
+                if load
+                    .pieces
+                    .send(writer::Load::Rows {
+                        table: table.to_string(),
+                        rows,
+                    })
+                    .is_err()
+                {
+                    self.writer_stopped = true;
+                }
             }
             Loading::Gathering { pending, .. } => pending.extend(rows),
         }
@@ -695,8 +705,8 @@ impl ShadowLoad {
     /// A view's last rows and its checkpoint.
     pub fn view(&mut self, mut write: ViewWrite) {
         match &mut self.inner {
-            Loading::Streaming { pieces, .. } => {
-                let _ = pieces.send(writer::Load::View(write));
+            Loading::Streaming(load) => {
+                let _ = load.pieces.send(writer::Load::View(write));
             }
             Loading::Gathering {
                 writes, pending, ..
@@ -710,9 +720,10 @@ impl ShadowLoad {
 
     pub async fn commit(self) -> Result<(), DbError> {
         match self.inner {
-            Loading::Streaming { pieces, answer } => {
-                let _ = pieces.send(writer::Load::Commit);
-                answer
+            Loading::Streaming(mut load) => {
+                load.abandoned.disarm();
+                let _ = load.pieces.send(writer::Load::Commit);
+                load.answer
                     .await
                     .map_err(|_| DbError::Corrupt("the views writer thread failed a job".into()))?
             }

@@ -7,7 +7,8 @@ use super::{swap_ddl, Checkpoint, DbError, Dialect, Names, ViewWrite};
 use crate::view::StoredRow;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -116,20 +117,53 @@ impl Writer {
     /// Starts writing rows as they come, in one transaction that commits on
     /// [`Load::Commit`] (and rolls back if the sender goes away first). A rebuild
     /// serialises its rows to JSON while this thread writes those already done.
-    pub fn load_shadows(&self, chain_id: i64) -> Result<(mpsc::Sender<Load>, LoadAnswer), DbError> {
+    pub fn load_shadows(&self, chain_id: i64) -> Result<LoadHandle, DbError> {
         let (pieces, incoming) = mpsc::channel::<Load>();
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&abandoned);
         self.jobs
             .send(Box::new(move |conn| {
-                let _ = reply.send(load_shadows(conn, chain_id, incoming));
+                let _ = reply.send(load_shadows(conn, chain_id, incoming, &seen));
             }))
             .map_err(|_| DbError::Corrupt("the views writer thread has stopped".into()))?;
-        Ok((pieces, answer))
+        Ok(LoadHandle {
+            pieces,
+            answer,
+            abandoned: Abandon(Some(abandoned)),
+        })
     }
 }
 
 /// How a load ended, once it has.
 pub type LoadAnswer = tokio::sync::oneshot::Receiver<Result<(), DbError>>;
+
+/// The sending end of a load (see [`Writer::load_shadows`]).
+pub struct LoadHandle {
+    // First, so that it is dropped (and the flag set) before the pieces' sender.
+    pub abandoned: Abandon,
+    pub pieces: mpsc::Sender<Load>,
+    pub answer: LoadAnswer,
+}
+
+/// Gives a load up when dropped unless [`Abandon::disarm`]ed: the writer then writes
+/// none of the pieces still queued (they would be rolled back) and frees the write
+/// lock at once, rather than after writing them.
+pub struct Abandon(Option<Arc<AtomicBool>>);
+
+impl Abandon {
+    pub fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// A piece of a load (see [`Writer::load_shadows`]).
 pub enum Load {
@@ -147,6 +181,7 @@ fn load_shadows(
     conn: &mut Connection,
     chain_id: i64,
     incoming: mpsc::Receiver<Load>,
+    given_up: &AtomicBool,
 ) -> Result<(), DbError> {
     // The write lock is taken with the first piece, not while it is being made.
     let mut pieces = incoming.iter().peekable();
@@ -155,6 +190,9 @@ fn load_shadows(
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for piece in pieces {
+        if given_up.load(Ordering::Relaxed) {
+            break;
+        }
         match piece {
             Load::Rows { table, rows } => write_rows(&tx, chain_id, &table, &rows)?,
             Load::View(write) => write_view(&tx, chain_id, &write)?,
