@@ -49,13 +49,25 @@ pub struct Context<'a> {
 pub struct Rows<R> {
     // Ordered, so that a stream's rows are one range (see `within_mut`).
     rows: BTreeMap<String, (R, bool)>,
+    /// The keys of rows marked changed since they were last unchanged, each once: a
+    /// rebuild's flush writes these without looking at every row it holds.
+    changed: Vec<String>,
 }
 
 impl<R> Default for Rows<R> {
     fn default() -> Self {
         Rows {
             rows: BTreeMap::new(),
+            changed: Vec::new(),
         }
+    }
+}
+
+/// Marks a row changed, noting its key the first time.
+fn mark(changed: &mut Vec<String>, key: &str, dirty: &mut bool) {
+    if !*dirty {
+        *dirty = true;
+        changed.push(key.to_string());
     }
 }
 
@@ -66,8 +78,9 @@ impl<R> Rows<R> {
 
     /// The row, marked changed.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut R> {
+        let changed = &mut self.changed;
         self.rows.get_mut(key).map(|(row, dirty)| {
-            *dirty = true;
+            mark(changed, key, dirty);
             row
         })
     }
@@ -81,7 +94,17 @@ impl<R> Rows<R> {
     }
 
     pub fn insert(&mut self, key: String, row: R) {
-        self.rows.insert(key, (row, true));
+        match self.rows.get_mut(&key) {
+            Some(held) => {
+                let (_, dirty) = held;
+                mark(&mut self.changed, &key, dirty);
+                held.0 = row;
+            }
+            None => {
+                self.changed.push(key.clone());
+                self.rows.insert(key, (row, true));
+            }
+        }
     }
 
     /// Every loaded row, unchanged.
@@ -108,17 +131,31 @@ impl<R> Rows<R> {
                 k.len() == stream.len() || k.as_bytes().get(stream.len()) == Some(&b'#')
             })
             .map(|(k, (row, dirty))| {
-                *dirty = true;
+                mark(&mut self.changed, k, dirty);
                 (k, row)
             })
     }
 
     /// Every loaded row (all of the view's rows after [`Touch::All`]), marked changed.
     pub fn all_mut(&mut self) -> impl Iterator<Item = (&String, &mut R)> {
-        self.rows.iter_mut().map(|(k, (row, dirty))| {
-            *dirty = true;
+        let changed = &mut self.changed;
+        self.rows.iter_mut().map(move |(k, (row, dirty))| {
+            mark(changed, k, dirty);
             (k, row)
         })
+    }
+
+    /// The keys of the rows changed since the last call, in key order, each now held as
+    /// unchanged.
+    fn take_changed(&mut self) -> Vec<String> {
+        let mut keys = std::mem::take(&mut self.changed);
+        keys.sort_unstable();
+        for key in &keys {
+            if let Some((_, dirty)) = self.rows.get_mut(key) {
+                *dirty = false;
+            }
+        }
+        keys
     }
 }
 
@@ -298,12 +335,11 @@ impl<V: View> Fold for InMemory<V> {
         piece: usize,
         sink: &mut dyn FnMut(Vec<StoredRow>),
     ) -> Result<(), ProjectError> {
-        let changed = self.rows.rows.iter_mut().filter(|(_, (_, dirty))| *dirty);
+        let keys = self.rows.take_changed();
+        let rows = &self.rows;
         write_out::<V>(
-            changed.map(|(key, (row, dirty))| {
-                *dirty = false;
-                (key.as_str(), &*row)
-            }),
+            keys.iter()
+                .filter_map(|key| Some((key.as_str(), rows.get(key)?))),
             piece,
             sink,
         )
@@ -352,6 +388,35 @@ fn write_out<'a, V: View>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flush_takes_the_rows_changed_since_the_last_once_each_in_key_order() {
+        let mut rows = Rows::default();
+        for key in ["case/C-2", "case/C-1", "case/C-1#d-1"] {
+            rows.insert(key.to_string(), 0);
+        }
+        rows.insert("case/C-2".to_string(), 1);
+        assert_eq!(
+            rows.take_changed(),
+            ["case/C-1", "case/C-1#d-1", "case/C-2"]
+        );
+        assert!(rows.take_changed().is_empty(), "nothing changed since");
+        *rows.get_mut("case/C-2").unwrap() += 1;
+        for (_, row) in rows.within_mut("case/C-1") {
+            *row += 1;
+        }
+        *rows.get_mut("case/C-2").unwrap() += 1;
+        assert_eq!(
+            rows.take_changed(),
+            ["case/C-1", "case/C-1#d-1", "case/C-2"]
+        );
+        rows.insert("case/C-0".to_string(), 5);
+        for _ in rows.all_mut() {}
+        assert_eq!(
+            rows.take_changed(),
+            ["case/C-0", "case/C-1", "case/C-1#d-1", "case/C-2"]
+        );
+    }
 
     #[test]
     fn a_stream_fact_reaches_only_that_streams_rows() {
