@@ -662,8 +662,16 @@ async fn a_subject_access_request_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sar_extension_is_due_by_the_deadline_the_queue_shows() {
-    sar::extension_deadline_follows_the_settings().await;
+async fn a_sar_extension_is_due_by_the_deadline_the_queue_shows_on_sqlite() {
+    sar::extension_deadline_follows_the_settings(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sar_extension_is_due_by_the_deadline_the_queue_shows_on_postgres() {
+    let Some(url) = testkit::postgres_url().await else {
+        return;
+    };
+    sar::extension_deadline_follows_the_settings(Some(url)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -198,14 +198,14 @@ pub async fn journey(url: Option<String>) {
 /// partnership's `settings.json`: a Scottish controller's first deadline of Friday
 /// 2 January 2026 (a Scottish bank holiday) is Monday 5 January, an English one's is the
 /// Friday, and the service accepts and refuses an extension on the Monday accordingly.
-pub async fn extension_deadline_follows_the_settings() {
+pub async fn extension_deadline_follows_the_settings(url: Option<String>) {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(
         data.path().join("settings.json"),
         r#"{"divisions": {"police": "scotland"}}"#,
     )
     .unwrap();
-    let (server, admin, api) = first_start(data.path(), None, &[]);
+    let (server, admin, api) = first_start(data.path(), url.as_deref(), &[]);
     let police = api.user(&admin, "police-dpo", "police", "dpo").await;
     let council = api.user(&admin, "council-dpo", "council", "dpo").await;
     let received = json!({"type": "SubjectAccessRequestReceived", "channel": "letter",
