@@ -317,6 +317,8 @@ impl<S: LedgerStore> Projector<S> {
                 break;
             }
         }
+        let shadows: Vec<Names> = targets.iter().map(|t| t.names.clone()).collect();
+        self.db.index_shadows(&shadows).await?;
         // The last few entries and the swaps, with live batches held off.
         let _held = self.gate.lock().await;
         loop {

@@ -57,6 +57,36 @@ impl Fixture {
         .unwrap()
     }
 
+    /// The names of the indexes in the views' database.
+    async fn index_names(&self) -> std::collections::BTreeSet<String> {
+        match &self.backend {
+            Backend::Sqlite(dir) => {
+                let pool = sqlx::SqlitePool::connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("views.db")),
+                )
+                .await
+                .unwrap();
+                sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index'")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect()
+            }
+            Backend::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                sqlx::query_scalar(
+                    "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'views'",
+                )
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect()
+            }
+        }
+    }
+
     /// Runs the demo script's commands in `steps`.
     async fn demo(&self, steps: std::ops::Range<usize>) {
         for (i, step) in demo::script().into_iter().enumerate() {
@@ -361,6 +391,24 @@ pub async fn a_rebuild_yields_identical_rows(f: Fixture) {
             .iter()
             .all(|s| s.behind == 0 && s.stopped.is_none() && !s.stale),
         "{status:?}"
+    );
+    // The rebuilt views are served through their query indexes, under the live names
+    // (on PostgreSQL they were built on the shadows and renamed in the swap).
+    let indexes = f.index_names().await;
+    for view in p.view_names() {
+        for index in [
+            "_by_due",
+            "_by_partner",
+            "_by_subject",
+            "_parties_by_partner",
+        ] {
+            let name = format!("view_{view}{index}");
+            assert!(indexes.contains(&name), "{name} missing: {indexes:?}");
+        }
+    }
+    assert!(
+        !indexes.iter().any(|i| i.contains("__shadow")),
+        "an index is left under a shadow's name: {indexes:?}"
     );
 }
 
