@@ -505,7 +505,7 @@ impl ViewDb {
     /// Builds the query indexes of rebuilt shadows before they are swapped in, on
     /// PostgreSQL only (see [`swap_ddl`]): there the swap locks the live tables'
     /// readers out until it commits, and building the indexes inside it held them for
-    /// 0.4 s at 100,000 entries. Reads of the live views go on meanwhile.
+    /// about half a second at 100,000 entries. Reads of the live views go on meanwhile.
     pub async fn index_shadows(&self, shadows: &[Names]) -> Result<(), DbError> {
         if self.dialect != Dialect::Postgres {
             return Ok(());
