@@ -371,6 +371,17 @@ fn deadlines_views_rebuild(data: &Path, url: Option<&str>) {
     );
     let rebuilt = ok(&isa_ledger(data, url, &["rebuild"], None));
     assert!(rebuilt.contains("9 views from"), "{rebuilt}");
+    if url.is_none() {
+        // The rebuild leaves no write-ahead log for the next opener to read and copy.
+        let wal = data.join("views.db-wal");
+        let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert_eq!(
+            left,
+            0,
+            "{} holds {left} bytes after a rebuild",
+            wal.display()
+        );
+    }
     let again = ok(&isa_ledger(
         data,
         url,

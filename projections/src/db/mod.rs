@@ -502,6 +502,30 @@ impl ViewDb {
         Ok(())
     }
 
+    /// SQLite: starts folding the WAL into the file on a connection of the pool, beside
+    /// the writer's connection (PASSIVE: it waits for no one and holds no one up).
+    pub fn fold_wal_beside(&self) -> Option<tokio::task::JoinHandle<Result<(), DbError>>> {
+        self.writer.as_ref()?;
+        let pool = self.pool.clone();
+        Some(tokio::spawn(async move {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_optional(&pool)
+                .await?;
+            Ok(())
+        }))
+    }
+
+    /// SQLite: folds the WAL into the file and empties it, unless someone is reading
+    /// (then it leaves it for the next automatic fold, at once). For a command about to
+    /// exit: the WAL a rebuild leaves would otherwise be read and copied again by
+    /// whoever opens the file next.
+    pub async fn fold_wal(&self) -> Result<(), DbError> {
+        match &self.writer {
+            Some(writer) => writer.fold_wal().await,
+            None => Ok(()),
+        }
+    }
+
     /// Builds the query indexes of rebuilt shadows before they are swapped in, on
     /// PostgreSQL only (see [`swap_ddl`]): there the swap locks the live tables'
     /// readers out until it commits, and building the indexes inside it held them for

@@ -26,10 +26,7 @@ impl Writer {
             "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL; \
              PRAGMA cache_size = -65536;",
         )?;
-        // The WAL is folded into the file once it holds 64 MiB, whatever the page size
-        // (16 KiB on files made since session 10, 4 KiB before).
-        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        conn.pragma_update(None, "wal_autocheckpoint", (64 << 20) / page_size.max(512))?;
+        fold_wal_at_64_mib(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         let (jobs, incoming) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -197,7 +194,12 @@ fn load_shadows(
             Load::Rows { table, rows } => write_rows(&tx, chain_id, &table, &rows)?,
             Load::View(write) => write_view(&tx, chain_id, &write)?,
             Load::Commit => {
-                tx.commit()?;
+                // The rebuild folds these rows into the file beside the swap (see
+                // `ViewDb::fold_wal_beside`), not here, where the swap would wait for it.
+                tx.pragma_update(None, "wal_autocheckpoint", 0)?;
+                let committed = tx.commit();
+                fold_wal_at_64_mib(conn)?;
+                committed?;
                 return Ok(());
             }
         }
@@ -253,6 +255,18 @@ fn write_rows(
 }
 
 impl Writer {
+    /// [`super::ViewDb::fold_wal`] on this connection.
+    pub async fn fold_wal(&self) -> Result<(), DbError> {
+        self.run(|conn| {
+            // Emptying the WAL waits for readers; this gives up at once instead.
+            conn.busy_timeout(std::time::Duration::ZERO)?;
+            let folded = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            Ok(folded?)
+        })
+        .await
+    }
+
     /// [`super::ViewDb::swap`] on this connection.
     pub async fn swap(&self, chain_id: i64, pairs: Vec<(Names, Names)>) -> Result<(), DbError> {
         self.run(move |conn| {
@@ -271,11 +285,22 @@ impl Writer {
                     params![live.projection, chain_id, shadow.projection],
                 )?;
             }
-            tx.commit()?;
-            Ok(())
+            // Not folded here either: the rows loaded may still be being folded beside.
+            tx.pragma_update(None, "wal_autocheckpoint", 0)?;
+            let committed = tx.commit();
+            fold_wal_at_64_mib(conn)?;
+            Ok(committed?)
         })
         .await
     }
+}
+
+/// The WAL is folded into the file once it holds 64 MiB, whatever the page size (16 KiB
+/// on files made since session 10, 4 KiB before).
+fn fold_wal_at_64_mib(conn: &Connection) -> Result<(), DbError> {
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    conn.pragma_update(None, "wal_autocheckpoint", (64 << 20) / page_size.max(512))?;
+    Ok(())
 }
 
 fn checkpoint_update(
@@ -299,4 +324,40 @@ fn checkpoint_update(
         write.from as i64,
         write.from_hash
     ])?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+
+    /// A rebuild's load and swap commit without folding the WAL (the fold runs beside
+    /// them), but the writer must fold at 64 MiB again afterwards, or the WAL of a
+    /// service that rebuilt once would grow without end.
+    #[tokio::test]
+    async fn after_a_load_and_a_swap_the_wal_is_folded_at_64_mib_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("views.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "journal_mode", "WAL")
+            .unwrap();
+        let writer = Writer::open(&path).unwrap();
+        let folds_at = || {
+            writer.run(|conn| {
+                Ok(conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0))?)
+            })
+        };
+        // 64 MiB of this file's 4 KiB pages.
+        assert_eq!(folds_at().await.unwrap(), 16_384);
+
+        let mut load = writer.load_shadows(1).unwrap();
+        load.abandoned.disarm();
+        load.pieces.send(Load::Commit).unwrap();
+        load.answer.await.unwrap().unwrap();
+        assert_eq!(folds_at().await.unwrap(), 16_384, "after the load");
+
+        writer.swap(1, Vec::new()).await.unwrap();
+        assert_eq!(folds_at().await.unwrap(), 16_384, "after the swap");
+    }
 }
