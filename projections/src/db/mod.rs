@@ -132,7 +132,9 @@ impl ViewDb {
     pub async fn postgres(url: &str) -> Result<ViewDb, DbError> {
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
-            .max_connections(4)
+            // A batch commits each changed view on a connection of its own (see
+            // `commit`); readers need a few beside them.
+            .max_connections(8)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // A shadow table grows from empty during a rebuild; a plan cached
@@ -377,15 +379,56 @@ impl ViewDb {
         })
     }
 
-    /// Writes one batch: each view's changed rows and its checkpoint, in one transaction.
-    /// A checkpoint is moved only from where this runner found it (`from`); if another
-    /// process moved it meanwhile, nothing is written.
+    /// Writes one batch: each view's changed rows and its checkpoint. A checkpoint is
+    /// moved only from where this runner found it (`from`); if another process moved it
+    /// meanwhile, nothing of that view is written.
+    ///
+    /// SQLite: every view in one transaction on the writer's connection. PostgreSQL: each
+    /// view with changed rows in a transaction of its own, all at once on connections
+    /// of their own (and the views whose checkpoint alone moves in one more). A view's
+    /// rows and checkpoint still commit together, which is all a view needs: each is
+    /// read, and carried on from, at its own checkpoint. Under a load the server's cores
+    /// are shared among every busy connection, and one connection writing the views in
+    /// turn fell behind the appends (lag 0.9–1.3 s at 4,400–5,900 appends/s; 0.2–0.7 s
+    /// this way).
     pub async fn commit(&self, chain_id: i64, writes: Vec<ViewWrite>) -> Result<(), DbError> {
         if let Some(writer) = &self.writer {
             return writer.commit(chain_id, writes).await;
         }
+        // Views whose checkpoint alone moves go together: a commit is a flush of the
+        // server's log, and most batches change the rows of only a few views.
+        let (changed, unchanged): (Vec<ViewWrite>, Vec<ViewWrite>) =
+            writes.into_iter().partition(|w| !w.rows.is_empty());
+        let mut commits = tokio::task::JoinSet::new();
+        for group in changed.into_iter().map(|w| vec![w]).chain([unchanged]) {
+            if group.is_empty() {
+                continue;
+            }
+            let db = self.clone();
+            commits.spawn(async move { db.commit_views(chain_id, &group).await });
+        }
+        // Every commit is waited for, so none is still running when this returns.
+        let mut failure = None;
+        while let Some(done) = commits.join_next().await {
+            let outcome = done.unwrap_or_else(|e| {
+                Err(DbError::Corrupt(format!(
+                    "a view's commit did not finish: {e}"
+                )))
+            });
+            if let Err(e) = outcome {
+                failure.get_or_insert(e);
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Views' rows and checkpoints, in one transaction (PostgreSQL).
+    async fn commit_views(&self, chain_id: i64, writes: &[ViewWrite]) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for write in &writes {
+        for write in writes {
             self.upsert_rows(&mut tx, &write.table, chain_id, &write.rows)
                 .await?;
             let c = &write.checkpoint;
