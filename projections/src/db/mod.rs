@@ -389,7 +389,7 @@ impl ViewDb {
     /// rows and checkpoint still commit together, which is all a view needs: each is
     /// read, and carried on from, at its own checkpoint. Under a load the server's cores
     /// are shared among every busy connection, and one connection writing the views in
-    /// turn fell behind the appends (lag 0.9–1.3 s at 4,400–5,900 appends/s; 0.2–0.7 s
+    /// turn fell behind the appends (lag 0.7–1.5 s at 4,400–6,600 appends/s; 0.2–0.7 s
     /// this way).
     pub async fn commit(&self, chain_id: i64, writes: Vec<ViewWrite>) -> Result<(), DbError> {
         if let Some(writer) = &self.writer {
